@@ -1,0 +1,109 @@
+"""Where an instance keeps things: ``config/`` and ``var/`` under one home directory.
+
+Kept free of heavy imports: the query path resolves the database from here without
+loading pydantic.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from aggregator.errors import ConfigError
+
+# The project's own shipped config (the repository root is an instance too).
+SHIPPED_CONFIG = Path(__file__).resolve().parent.parent / "config"
+DEFAULT_DATABASE_URL = "sqlite:///var/aggregator.db"
+
+
+@dataclass(frozen=True)
+class Instance:
+    home: Path
+
+    @classmethod
+    def locate(cls, home: str | Path | None = None) -> Instance:
+        """--home DIR, else $AGGREGATOR_HOME, else the current directory."""
+        chosen = home or os.environ.get("AGGREGATOR_HOME") or os.getcwd()
+        return cls(Path(chosen).expanduser().resolve())
+
+    @property
+    def config_dir(self) -> Path:
+        return self.home / "config"
+
+    @property
+    def var_dir(self) -> Path:
+        return self.home / "var"
+
+    @property
+    def settings_file(self) -> Path:
+        return self.config_dir / "aggregator.toml"
+
+    @property
+    def feeds_file(self) -> Path:
+        return self.config_dir / "feeds.toml"
+
+    @property
+    def taxonomy_file(self) -> Path:
+        return self.config_dir / "taxonomy.toml"
+
+    @property
+    def queries_file(self) -> Path:
+        return self.config_dir / "queries.toml"
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.config_dir / "templates"
+
+    def display(self, path: Path) -> str:
+        """A path as the user should read it in a message: relative to home when inside it."""
+        try:
+            return str(path.relative_to(self.home))
+        except ValueError:
+            return str(path)
+
+    def resolve(self, path: str) -> Path:
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else self.home / p
+
+    def database_url(self) -> str:
+        """The database URL: $AGGREGATOR_DATABASE_URL, else [database] url, else the default.
+
+        A light read (tomllib only) so that fast commands need not validate all settings.
+        """
+        url = os.environ.get("AGGREGATOR_DATABASE_URL")
+        if not url:
+            data = read_toml(self.settings_file, self)
+            section = data.get("database", {})
+            url = section.get("url", DEFAULT_DATABASE_URL) if isinstance(section, dict) else None
+            if not isinstance(url, str) or not url:
+                raise ConfigError(
+                    self.display(self.settings_file), "database.url",
+                    "a database URL (sqlite:///var/aggregator.db or postgresql://...)", repr(url),
+                )
+        return self.absolute_database_url(url)
+
+    def absolute_database_url(self, url: str) -> str:
+        """sqlite URLs with a relative path are relative to the instance home."""
+        if url.startswith("sqlite:///"):
+            path = url[len("sqlite:///"):]
+            if path and path != ":memory:" and not os.path.isabs(path):
+                return "sqlite:///" + str(self.home / path)
+        return url
+
+
+def read_toml(path: Path, instance: Instance | None = None) -> dict:
+    shown = instance.display(path) if instance else str(path)
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(
+            shown, "", "the file to exist (create an instance with 'aggregator init DIR' "
+            "or pass --home)", "no such file",
+        ) from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(shown, "", "valid TOML", str(e)) from None
+    except OSError as e:
+        raise ConfigError(shown, "", "a readable file", e.strerror or str(e)) from None

@@ -1,0 +1,1 @@
+"""Parsing and normalization: bytes from a feed in, normalized entries out (no I/O)."""

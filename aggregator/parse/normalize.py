@@ -1,0 +1,131 @@
+"""Normalization: identities, canonical URLs, plain text, sanitized HTML, dates.
+
+Pure functions over a parser's entry; the fetch time is passed in.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import html
+import re
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import nh3
+
+from aggregator.types import Enclosure, Entry
+
+# Parameters that identify a click, not a page.
+_TRACKING = re.compile(
+    r"^(utm_\w+|fbclid|gclid|dclid|gbraid|wbraid|msclkid|yclid|mc_cid|mc_eid|_ga|_gl|igshid|"
+    r"mkt_tok|oly_anon_id|oly_enc_id|vero_id|wt_mc|cmpid|ocid|ref_src|s_cid|__s)$", re.I)
+_BLOCK = re.compile(r"<\s*(/?(p|div|br|li|ul|ol|h[1-6]|tr|td|th|blockquote|section|article|"
+                    r"header|footer|figure|figcaption|pre|hr|table))\b", re.I)
+_SPACE = re.compile(r"\s+")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def canonical_url(url: str | None) -> str | None:
+    """Lowercase scheme and host, no fragment, no default port, no tracking parameters,
+    parameters in a stable order. None for anything that is not an http(s) URL."""
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        return None
+    host = parts.hostname.lower()
+    netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
+    query = urlencode(sorted((k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+                             if not _TRACKING.match(k)))
+    return urlunsplit((scheme, netloc, parts.path or "/", query, ""))
+
+
+def plain_text(markup: str | None) -> str:
+    """HTML to one line of text: tags stripped (script/style with their content), entities
+    decoded, whitespace folded; block boundaries become spaces so words do not merge."""
+    if not markup:
+        return ""
+    if "<" in markup:
+        markup = nh3.clean(_BLOCK.sub(r" <\1", markup), tags=set())
+    return _SPACE.sub(" ", html.unescape(markup)).strip()
+
+
+def sanitize_html(markup: str | None) -> str:
+    """HTML safe to display: no scripts, styles, handlers or foreign elements."""
+    if not markup:
+        return ""
+    return nh3.clean(markup, link_rel="noopener noreferrer nofollow")
+
+
+def _struct_to_dt(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(value), UTC)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def entry_key(guid: str | None, link: str | None, title: str, date: str) -> str:
+    """Identity within a feed: guid, else link, else a hash of title and date."""
+    if guid and guid.strip():
+        return guid.strip()
+    if link and link.strip():
+        return link.strip()
+    return "sha1:" + hashlib.sha1(f"{title}\x00{date}".encode()).hexdigest()
+
+
+def normalize_entry(e: Any, now: datetime, feed_language: str | None = None) -> Entry:
+    """One feedparser-shaped entry (a mapping) to an ``Entry``."""
+    title_html = e.get("title") or ""
+    title = plain_text(title_html) if "<" in title_html or "&" in title_html else \
+        _SPACE.sub(" ", title_html).strip()
+    link = e.get("link") or None
+    contents = e.get("content") or []
+    body = max((c.get("value") or "" for c in contents), key=len, default="")
+    summary_html = e.get("summary") or ""
+    if len(plain_text(summary_html)) > len(plain_text(body)):
+        body = summary_html
+    body = body or summary_html
+    text = plain_text(body)
+    published = _struct_to_dt(e.get("published_parsed")) or _struct_to_dt(e.get("updated_parsed"))
+    updated = _struct_to_dt(e.get("updated_parsed"))
+    raw_date = e.get("published") or e.get("updated") or ""
+    authors = tuple(a.get("name", "").strip() for a in e.get("authors") or []
+                    if a.get("name", "").strip())
+    if not authors and e.get("author"):
+        authors = (str(e["author"]).strip(),)
+    categories = tuple(dict.fromkeys(
+        t.get("term", "").strip() for t in e.get("tags") or [] if t.get("term", "").strip()))
+    enclosures = tuple(
+        Enclosure(str(en.get("href")), en.get("type"),
+                  int(en["length"]) if str(en.get("length", "")).isdigit() else None)
+        for en in e.get("enclosures") or [] if en.get("href"))
+    language = None
+    for c in contents:
+        language = c.get("language") or language
+    language = language or feed_language
+    content_hash = hashlib.sha1(f"{title}\x00{text}".encode()).hexdigest()
+    return Entry(
+        key=entry_key(e.get("id"), link, title, raw_date),
+        title=title or text[:80] or "(untitled)",
+        url=link,
+        canonical_url=canonical_url(link),
+        summary=text,
+        content_html=sanitize_html(body),
+        published=published or now,
+        date_is_fetch_time=published is None,
+        updated=updated,
+        authors=authors,
+        categories=categories,
+        enclosures=enclosures,
+        language=language,
+        content_hash=content_hash,
+    )

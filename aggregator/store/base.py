@@ -1,0 +1,91 @@
+"""The storage interface: what the service layer may ask of a database, in domain types.
+
+SQLite implements it today; a PostgreSQL implementation sits beside it without changing
+callers. Every method that writes runs in one transaction: a killed process never leaves
+half an item.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from aggregator.types import (
+    Entry,
+    Feed,
+    FeedConfig,
+    IngestResult,
+    ItemQuery,
+    ItemToClassify,
+    ItemView,
+    TagScore,
+)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One fetch attempt, as recorded on its feed."""
+
+    feed_id: int
+    at: datetime
+    status: int | None
+    duration_ms: int
+    bytes: int
+    error: str | None
+    event: str = ""
+    new_items: int = 0
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    added: tuple[str, ...] = ()
+    updated: tuple[str, ...] = ()
+    deactivated: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TagCount:
+    tag: str
+    count: int
+    per_day: tuple[tuple[str, int], ...] = ()  # (YYYY-MM-DD, count), oldest first
+
+
+class Store(Protocol):
+    url: str
+
+    def close(self) -> None: ...
+
+    # feeds
+    def sync_feeds(self, feeds: Sequence[FeedConfig], now: datetime) -> SyncResult: ...
+    def feeds(self, names: Sequence[str] | None = None, *, include_inactive: bool = False) -> list[Feed]: ...
+    def due_feeds(self, now: datetime, limit: int | None = None) -> list[Feed]: ...
+    def update_feed(self, feed: Feed, attempt: Attempt | None = None, attempts_kept: int = 100) -> None: ...
+    def set_feed_disabled(self, name: str, reason: str | None, now: datetime) -> bool: ...
+    def attempts(self, feed_id: int, limit: int = 20) -> list[Attempt]: ...
+
+    # items
+    def save_entries(self, feed: Feed, entries: Sequence[Entry], now: datetime) -> IngestResult: ...
+    def items_to_classify(self, limit: int, after_id: int = 0) -> list[ItemToClassify]: ...
+    def items_for_reclassify(self, since: datetime | None, batch: int) -> Iterator[list[ItemToClassify]]: ...
+    def write_model_tags(self, results: Sequence[tuple[int, Sequence[TagScore]]], now: datetime) -> int: ...
+    def write_rule_tags(self, results: Sequence[tuple[int, Sequence[TagScore]]], now: datetime) -> int: ...
+    def query_items(self, q: ItemQuery) -> list[ItemView]: ...
+    def get_item(self, item_id: int) -> ItemView | None: ...
+    def tag_counts(self, since: datetime | None, now: datetime) -> list[TagCount]: ...
+    def count_items(self) -> int: ...
+
+    # labels
+    def set_labels(self, item_id: int, add: Sequence[str], remove: Sequence[str], now: datetime) -> None: ...
+    def labelled_examples(self) -> list[tuple[ItemToClassify, dict[str, int]]]: ...
+
+    # digests
+    def delivered(self, recipient: str, item_ids: Sequence[int]) -> set[int]: ...
+    def record_delivery(self, subscription: str, recipients: Sequence[str], item_ids: Sequence[int],
+                        period_end: datetime, message_id: str, now: datetime) -> None: ...
+    def last_digest(self, subscription: str) -> datetime | None: ...
+
+    # key/value
+    def get_meta(self, key: str) -> str | None: ...
+    def set_meta(self, key: str, value: str) -> None: ...

@@ -1,0 +1,541 @@
+"""The SQLite store: the standard library's sqlite3, WAL mode, numbered migrations.
+
+Plain SQL, one transaction per write method (``BEGIN IMMEDIATE`` so writers queue instead
+of failing half-way), rows turned into domain types at this edge.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from aggregator.errors import StoreError
+from aggregator.store.base import Attempt, SyncResult, TagCount
+from aggregator.timeutil import from_iso, to_iso
+from aggregator.types import (
+    Entry,
+    Feed,
+    FeedConfig,
+    IngestResult,
+    ItemQuery,
+    ItemToClassify,
+    ItemView,
+    Source,
+    TagScore,
+)
+
+MIGRATIONS = Path(__file__).parent / "migrations" / "sqlite"
+_PRECEDENCE = {"model": 0, "rule": 1, "user": 2}
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return to_iso(dt) if dt else None
+
+
+def _dt(text: str | None) -> datetime | None:
+    return from_iso(text) if text else None
+
+
+class SQLiteStore:
+    def __init__(self, path: str | Path, *, timeout: float = 30.0) -> None:
+        self.path = Path(path)
+        self.url = f"sqlite:///{self.path}"
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: we issue BEGIN/COMMIT ourselves.
+            self.conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None,
+                                        check_same_thread=False)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self.conn.execute("PRAGMA foreign_keys=ON")
+            self.conn.execute("PRAGMA busy_timeout=%d" % int(timeout * 1000))
+            self._migrate()
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot open the database {self.path}: {e}") from None
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as e:
+            raise StoreError(f"database {self.path} is busy or unwritable: {e}") from None
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        else:
+            try:
+                self.conn.execute("COMMIT")
+            except sqlite3.Error as e:
+                self.conn.execute("ROLLBACK")
+                raise StoreError(f"could not commit to {self.path}: {e}") from None
+
+    def _migrate(self) -> None:
+        self.conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)")
+        done = {r[0] for r in self.conn.execute("SELECT version FROM schema_migrations")}
+        for path in sorted(MIGRATIONS.glob("*.sql")):
+            version = int(path.name.split("_", 1)[0])
+            if version in done:
+                continue
+            # executescript commits first; wrap the script itself in a transaction.
+            self.conn.executescript(
+                "BEGIN IMMEDIATE;\n" + path.read_text() +
+                f"\nINSERT INTO schema_migrations VALUES ({version}, '{path.stem}', "
+                "strftime('%Y-%m-%dT%H:%M:%SZ','now'));\nCOMMIT;")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> SQLiteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- feeds --------------------------------------------------------------------------
+
+    _FEED_COLUMNS = (
+        "id, name, url, tags, interval_s, active, disabled_at, disabled_reason, title, etag, "
+        "last_modified, body_hash, last_fetched_at, last_success_at, last_full_fetch_at, "
+        "next_fetch_at, consecutive_failures, failing_since, last_error, malformed, "
+        "pending_redirect_url, pending_redirect_count, new_items_rate")
+
+    @staticmethod
+    def _feed(r: sqlite3.Row | tuple) -> Feed:
+        return Feed(
+            id=r[0], name=r[1], url=r[2], tags=tuple(json.loads(r[3])),
+            interval=timedelta(seconds=r[4]) if r[4] is not None else None,
+            active=bool(r[5]), disabled_at=_dt(r[6]), disabled_reason=r[7], title=r[8],
+            etag=r[9], last_modified=r[10], body_hash=r[11], last_fetched_at=_dt(r[12]),
+            last_success_at=_dt(r[13]), last_full_fetch_at=_dt(r[14]), next_fetch_at=_dt(r[15]),
+            consecutive_failures=r[16], failing_since=_dt(r[17]), last_error=r[18],
+            malformed=bool(r[19]), pending_redirect_url=r[20], pending_redirect_count=r[21],
+            new_items_rate=r[22])
+
+    def sync_feeds(self, feeds: Sequence[FeedConfig], now: datetime) -> SyncResult:
+        added, updated, deactivated = [], [], []
+        with self._tx() as c:
+            existing = {r[0]: r for r in c.execute(
+                "SELECT name, url, tags, interval_s, active FROM feeds")}
+            for f in feeds:
+                tags = json.dumps(list(f.tags))
+                interval = int(f.interval.total_seconds()) if f.interval else None
+                old = existing.get(f.name)
+                if old is None:
+                    c.execute("INSERT INTO feeds (name, url, tags, interval_s) VALUES (?, ?, ?, ?)",
+                              (f.name, f.url, tags, interval))
+                    added.append(f.name)
+                elif (old[1], old[2], old[3], old[4]) != (f.url, tags, interval, 1):
+                    # A new URL in the file is a fresh start for that feed's validators.
+                    url_changed = old[1] != f.url
+                    c.execute(
+                        "UPDATE feeds SET url = ?, tags = ?, interval_s = ?, active = 1"
+                        + (", etag = NULL, last_modified = NULL, body_hash = NULL, "
+                           "next_fetch_at = NULL, pending_redirect_url = NULL, "
+                           "pending_redirect_count = 0" if url_changed else "")
+                        + " WHERE name = ?", (f.url, tags, interval, f.name))
+                    updated.append(f.name)
+            declared = {f.name for f in feeds}
+            for name, row in existing.items():
+                if name not in declared and row[4]:
+                    c.execute("UPDATE feeds SET active = 0 WHERE name = ?", (name,))
+                    deactivated.append(name)
+        return SyncResult(tuple(added), tuple(updated), tuple(deactivated))
+
+    def feeds(self, names: Sequence[str] | None = None, *,
+              include_inactive: bool = False) -> list[Feed]:
+        sql = f"SELECT {self._FEED_COLUMNS} FROM feeds WHERE 1=1"
+        args: list[object] = []
+        if names:
+            sql += f" AND name IN ({','.join('?' * len(names))})"
+            args += list(names)
+        if not include_inactive:
+            sql += " AND active = 1"
+        return [self._feed(r) for r in self.conn.execute(sql + " ORDER BY name", args)]
+
+    def due_feeds(self, now: datetime, limit: int | None = None) -> list[Feed]:
+        sql = (f"SELECT {self._FEED_COLUMNS} FROM feeds WHERE active = 1 AND disabled_at IS NULL "
+               "AND (next_fetch_at IS NULL OR next_fetch_at <= ?) ORDER BY next_fetch_at")
+        args: list[object] = [to_iso(now)]
+        if limit:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return [self._feed(r) for r in self.conn.execute(sql, args)]
+
+    def update_feed(self, feed: Feed, attempt: Attempt | None = None,
+                    attempts_kept: int = 100) -> None:
+        with self._tx() as c:
+            c.execute(
+                "UPDATE feeds SET url = ?, disabled_at = ?, disabled_reason = ?, title = ?, "
+                "etag = ?, last_modified = ?, body_hash = ?, last_fetched_at = ?, "
+                "last_success_at = ?, last_full_fetch_at = ?, next_fetch_at = ?, "
+                "consecutive_failures = ?, failing_since = ?, last_error = ?, malformed = ?, "
+                "pending_redirect_url = ?, pending_redirect_count = ?, new_items_rate = ? "
+                "WHERE id = ?",
+                (feed.url, _iso(feed.disabled_at), feed.disabled_reason, feed.title, feed.etag,
+                 feed.last_modified, feed.body_hash, _iso(feed.last_fetched_at),
+                 _iso(feed.last_success_at), _iso(feed.last_full_fetch_at),
+                 _iso(feed.next_fetch_at), feed.consecutive_failures, _iso(feed.failing_since),
+                 feed.last_error, int(feed.malformed), feed.pending_redirect_url,
+                 feed.pending_redirect_count, feed.new_items_rate, feed.id))
+            if attempt is not None:
+                c.execute(
+                    "INSERT INTO fetch_attempts (feed_id, at, status, duration_ms, bytes, error, "
+                    "event, new_items) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (attempt.feed_id, to_iso(attempt.at), attempt.status, attempt.duration_ms,
+                     attempt.bytes, attempt.error, attempt.event, attempt.new_items))
+                # Bounded history per feed.
+                c.execute(
+                    "DELETE FROM fetch_attempts WHERE feed_id = ? AND id <= "
+                    "(SELECT id FROM fetch_attempts WHERE feed_id = ? ORDER BY id DESC "
+                    "LIMIT 1 OFFSET ?)", (attempt.feed_id, attempt.feed_id, attempts_kept))
+
+    def set_feed_disabled(self, name: str, reason: str | None, now: datetime) -> bool:
+        with self._tx() as c:
+            if reason is None:
+                cur = c.execute(
+                    "UPDATE feeds SET disabled_at = NULL, disabled_reason = NULL, "
+                    "consecutive_failures = 0, failing_since = NULL, next_fetch_at = NULL "
+                    "WHERE name = ?", (name,))
+            else:
+                cur = c.execute("UPDATE feeds SET disabled_at = ?, disabled_reason = ? "
+                                "WHERE name = ?", (to_iso(now), reason, name))
+            return cur.rowcount > 0
+
+    def attempts(self, feed_id: int, limit: int = 20) -> list[Attempt]:
+        rows = self.conn.execute(
+            "SELECT feed_id, at, status, duration_ms, bytes, error, event, new_items "
+            "FROM fetch_attempts WHERE feed_id = ? ORDER BY id DESC LIMIT ?", (feed_id, limit))
+        return [Attempt(r[0], from_iso(r[1]), r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows]
+
+    # -- items --------------------------------------------------------------------------
+
+    def save_entries(self, feed: Feed, entries: Sequence[Entry], now: datetime) -> IngestResult:
+        """Store a feed's entries: new ones inserted, changed ones updated, known ones left.
+
+        Identity within the feed is the entry key; across feeds, the canonical URL: the same
+        story from a second feed becomes a second source of the same item.
+        """
+        new: list[int] = []
+        updated: list[int] = []
+        stamp = to_iso(now)
+        with self._tx() as c:
+            for e in entries:
+                row = c.execute(
+                    "SELECT s.item_id, i.feed_id, i.content_hash FROM item_sources s "
+                    "JOIN items i ON i.id = s.item_id WHERE s.feed_id = ? AND s.entry_key = ?",
+                    (feed.id, e.key)).fetchone()
+                if row is not None:
+                    item_id, owner, old_hash = row
+                    # Only the feed that first carried an item rewrites it.
+                    if owner == feed.id and old_hash != e.content_hash:
+                        c.execute(
+                            "UPDATE items SET title = ?, url = ?, summary = ?, content_html = ?, "
+                            "authors = ?, categories = ?, language = ?, content_hash = ?, "
+                            "updated_at = ?, needs_classify = 1 WHERE id = ?",
+                            (e.title, e.url, e.summary, e.content_html,
+                             json.dumps(list(e.authors)), json.dumps(list(e.categories)),
+                             e.language, e.content_hash, stamp, item_id))
+                        c.execute("UPDATE item_sources SET title = ?, url = ? "
+                                  "WHERE feed_id = ? AND entry_key = ?",
+                                  (e.title, e.url, feed.id, e.key))
+                        updated.append(item_id)
+                    continue
+                item_id = None
+                if e.canonical_url:
+                    found = c.execute("SELECT id FROM items WHERE canonical_url = ?",
+                                      (e.canonical_url,)).fetchone()
+                    item_id = found[0] if found else None
+                if item_id is None:
+                    item_id = c.execute(
+                        "INSERT INTO items (feed_id, canonical_url, url, title, summary, "
+                        "content_html, published, date_is_fetch_time, authors, categories, "
+                        "language, content_hash, first_seen, updated_at) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (feed.id, e.canonical_url, e.url, e.title, e.summary, e.content_html,
+                         to_iso(e.published), int(e.date_is_fetch_time),
+                         json.dumps(list(e.authors)), json.dumps(list(e.categories)),
+                         e.language, e.content_hash, stamp, stamp)).lastrowid
+                    new.append(int(item_id))  # type: ignore[arg-type]
+                c.execute(
+                    "INSERT INTO item_sources (feed_id, entry_key, item_id, url, title, published, "
+                    "first_seen) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (feed.id, e.key, item_id, e.url, e.title, to_iso(e.published), stamp))
+        return IngestResult(tuple(new), tuple(updated))
+
+    _CLASSIFY_SELECT = (
+        "SELECT i.id, i.title, i.summary, i.categories, "
+        "(SELECT group_concat(f.tags, '\x1f') FROM item_sources s JOIN feeds f ON f.id = s.feed_id "
+        " WHERE s.item_id = i.id) FROM items i ")
+
+    @staticmethod
+    def _to_classify(r: tuple) -> ItemToClassify:
+        feed_tags: set[str] = set()
+        for chunk in (r[4] or "").split("\x1f"):
+            if chunk:
+                feed_tags.update(json.loads(chunk))
+        return ItemToClassify(r[0], r[1], r[2], tuple(json.loads(r[3])), tuple(sorted(feed_tags)))
+
+    def items_to_classify(self, limit: int, after_id: int = 0) -> list[ItemToClassify]:
+        rows = self.conn.execute(
+            self._CLASSIFY_SELECT + "WHERE i.needs_classify = 1 AND i.id > ? ORDER BY i.id LIMIT ?",
+            (after_id, limit))
+        return [self._to_classify(r) for r in rows]
+
+    def items_for_reclassify(self, since: datetime | None,
+                             batch: int) -> Iterator[list[ItemToClassify]]:
+        last = 0
+        while True:
+            sql = self._CLASSIFY_SELECT + "WHERE i.id > ?"
+            args: list[object] = [last]
+            if since is not None:
+                sql += " AND i.published >= ?"
+                args.append(to_iso(since))
+            rows = [self._to_classify(r) for r in
+                    self.conn.execute(sql + " ORDER BY i.id LIMIT ?", [*args, batch])]
+            if not rows:
+                return
+            last = rows[-1].id
+            yield rows
+
+    def _write_tags(self, source: str, results: Sequence[tuple[int, Sequence[TagScore]]],
+                    now: datetime, mark_classified: bool) -> int:
+        stamp = to_iso(now)
+        rank = _PRECEDENCE[source]
+        count = 0
+        with self._tx() as c:
+            ids = [item_id for item_id, _ in results]
+            # Replace this source's tags on these items; never touch a higher-ranked source.
+            c.executemany("DELETE FROM item_tags WHERE item_id = ? AND source = ?",
+                          [(i, source) for i in ids])
+            rows = [(item_id, t.tag, float(t.score), source, t.model_version,
+                     json.dumps(list(t.reasons)), stamp)
+                    for item_id, tags in results for t in tags]
+            higher = tuple(s for s, r in _PRECEDENCE.items() if r > rank)
+            guard = (f" WHERE item_tags.source NOT IN ({','.join('?' * len(higher))})"
+                     if higher else "")
+            c.executemany(
+                "INSERT INTO item_tags (item_id, tag, score, source, model_version, reasons, "
+                "tagged_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (item_id, tag) DO UPDATE SET "
+                "score = excluded.score, source = excluded.source, "
+                "model_version = excluded.model_version, reasons = excluded.reasons, "
+                "tagged_at = excluded.tagged_at" + guard,
+                [(*r, *higher) for r in rows])
+            count = len(rows)
+            # A user's "not this tag" label keeps the model from putting it back.
+            c.executemany(
+                "DELETE FROM item_tags WHERE item_id = ? AND source != 'user' AND tag IN "
+                "(SELECT tag FROM labels WHERE item_id = ? AND value = 0)",
+                [(i, i) for i in ids])
+            if mark_classified:
+                c.executemany("UPDATE items SET needs_classify = 0 WHERE id = ?",
+                              [(i,) for i in ids])
+        return count
+
+    def write_model_tags(self, results: Sequence[tuple[int, Sequence[TagScore]]],
+                         now: datetime) -> int:
+        return self._write_tags("model", results, now, mark_classified=True)
+
+    def write_rule_tags(self, results: Sequence[tuple[int, Sequence[TagScore]]],
+                        now: datetime) -> int:
+        return self._write_tags("rule", results, now, mark_classified=False)
+
+    _VIEW_SELECT = (
+        "SELECT i.id, i.title, i.url, f.name, i.published, i.summary, i.categories, "
+        "i.content_html, i.authors, i.language, i.date_is_fetch_time "
+        "FROM items i JOIN feeds f ON f.id = i.feed_id ")
+
+    def query_items(self, q: ItemQuery) -> list[ItemView]:
+        where: list[str] = []
+        args: list[object] = []
+        score = "" if q.min_score is None else " AND t.score >= ?"
+        score_args = [] if q.min_score is None else [q.min_score]
+        source = ""
+        if q.sources:
+            source = f" AND t.source IN ({','.join('?' * len(q.sources))})"
+        for tag in q.tags:
+            where.append("EXISTS (SELECT 1 FROM item_tags t WHERE t.item_id = i.id AND t.tag = ?"
+                         + score + source + ")")
+            args += [tag, *score_args, *q.sources]
+        if q.any_tags:
+            where.append("EXISTS (SELECT 1 FROM item_tags t WHERE t.item_id = i.id AND t.tag IN "
+                         f"({','.join('?' * len(q.any_tags))})" + score + source + ")")
+            args += [*q.any_tags, *score_args, *q.sources]
+        for tag in q.not_tags:
+            where.append("NOT EXISTS (SELECT 1 FROM item_tags t WHERE t.item_id = i.id "
+                         "AND t.tag = ?)")
+            args.append(tag)
+        if q.sources and not (q.tags or q.any_tags):
+            where.append("EXISTS (SELECT 1 FROM item_tags t WHERE t.item_id = i.id"
+                         + source + ")")
+            args += list(q.sources)
+        if q.feeds:
+            where.append("EXISTS (SELECT 1 FROM item_sources s JOIN feeds sf ON sf.id = s.feed_id "
+                         f"WHERE s.item_id = i.id AND sf.name IN ({','.join('?' * len(q.feeds))}))")
+            args += list(q.feeds)
+        if q.since:
+            where.append("i.published >= ?")
+            args.append(to_iso(q.since))
+        if q.until:
+            where.append("i.published < ?")
+            args.append(to_iso(q.until))
+        if q.search:
+            where.append("i.id IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ?)")
+            args.append(q.search)
+        sql = self._VIEW_SELECT + ("WHERE " + " AND ".join(where) if where else "")
+        if q.sort == "score" and (q.tags or q.any_tags):
+            ranked = list(q.tags or q.any_tags)
+            sql += (" ORDER BY (SELECT max(t.score) FROM item_tags t WHERE t.item_id = i.id AND "
+                    f"t.tag IN ({','.join('?' * len(ranked))})) DESC, i.published DESC")
+            args += ranked
+        else:
+            sql += " ORDER BY i.published DESC, i.id DESC"
+        if q.limit:
+            sql += " LIMIT ?"
+            args.append(q.limit)
+        try:
+            rows = self.conn.execute(sql, args).fetchall()
+        except sqlite3.OperationalError as e:
+            if q.search and "fts5" in str(e).lower():
+                from aggregator.errors import UsageError
+                raise UsageError(f"bad --search expression {q.search!r}: {e}") from None
+            raise
+        return self._views(rows, with_sources=False)
+
+    def _views(self, rows: list[tuple], *, with_sources: bool) -> list[ItemView]:
+        if not rows:
+            return []
+        ids = [r[0] for r in rows]
+        marks = ",".join("?" * len(ids))
+        tags: dict[int, list[TagScore]] = {i: [] for i in ids}
+        for r in self.conn.execute(
+                "SELECT item_id, tag, score, source, model_version, reasons FROM item_tags "
+                f"WHERE item_id IN ({marks}) ORDER BY score DESC, tag", ids):
+            tags[r[0]].append(TagScore(r[1], r[2], r[3], r[4], tuple(json.loads(r[5]))))
+        sources: dict[int, list[Source]] = {i: [] for i in ids}
+        if with_sources:
+            for r in self.conn.execute(
+                    "SELECT s.item_id, f.name, s.url, s.published, s.first_seen FROM item_sources s "
+                    f"JOIN feeds f ON f.id = s.feed_id WHERE s.item_id IN ({marks}) "
+                    "ORDER BY s.published, s.first_seen", ids):
+                sources[r[0]].append(Source(r[1], r[2], from_iso(r[3]), from_iso(r[4])))
+        return [ItemView(
+            id=r[0], title=r[1], url=r[2], feed=r[3], published=from_iso(r[4]), summary=r[5],
+            categories=tuple(json.loads(r[6])), tags=tuple(tags[r[0]]),
+            sources=tuple(sources[r[0]]), content_html=r[7], authors=tuple(json.loads(r[8])),
+            language=r[9], date_is_fetch_time=bool(r[10])) for r in rows]
+
+    def get_item(self, item_id: int) -> ItemView | None:
+        rows = self.conn.execute(self._VIEW_SELECT + "WHERE i.id = ?", (item_id,)).fetchall()
+        views = self._views(rows, with_sources=True)
+        return views[0] if views else None
+
+    def items_by_ids(self, item_ids: Sequence[int]) -> list[ItemView]:
+        if not item_ids:
+            return []
+        rows = self.conn.execute(
+            self._VIEW_SELECT + f"WHERE i.id IN ({','.join('?' * len(item_ids))}) "
+            "ORDER BY i.published DESC, i.id DESC", list(item_ids)).fetchall()
+        return self._views(rows, with_sources=True)
+
+    def tag_counts(self, since: datetime | None, now: datetime) -> list[TagCount]:
+        args: list[object] = []
+        cond = ""
+        if since:
+            cond = " AND i.published >= ?"
+            args.append(to_iso(since))
+        per_day: dict[str, list[tuple[str, int]]] = {}
+        for tag, day, n in self.conn.execute(
+                "SELECT t.tag, substr(i.published, 1, 10) AS day, count(*) FROM item_tags t "
+                f"JOIN items i ON i.id = t.item_id WHERE 1=1{cond} GROUP BY t.tag, day "
+                "ORDER BY t.tag, day", args):
+            per_day.setdefault(tag, []).append((day, n))
+        counts = [TagCount(tag, sum(n for _, n in days), tuple(days))
+                  for tag, days in per_day.items()]
+        return sorted(counts, key=lambda c: (-c.count, c.tag))
+
+    def count_items(self) -> int:
+        return int(self.conn.execute("SELECT count(*) FROM items").fetchone()[0])
+
+    # -- labels -------------------------------------------------------------------------
+
+    def set_labels(self, item_id: int, add: Sequence[str], remove: Sequence[str],
+                   now: datetime) -> None:
+        stamp = to_iso(now)
+        with self._tx() as c:
+            for tag, value in [*((t, 1) for t in add), *((t, 0) for t in remove)]:
+                c.execute("INSERT INTO labels (item_id, tag, value, labelled_at) VALUES (?, ?, ?, ?) "
+                          "ON CONFLICT (item_id, tag) DO UPDATE SET value = excluded.value, "
+                          "labelled_at = excluded.labelled_at", (item_id, tag, value, stamp))
+                if value:
+                    c.execute(
+                        "INSERT INTO item_tags (item_id, tag, score, source, reasons, tagged_at) "
+                        "VALUES (?, ?, 1.0, 'user', '[\"labelled by a user\"]', ?) "
+                        "ON CONFLICT (item_id, tag) DO UPDATE SET score = 1.0, source = 'user', "
+                        "model_version = NULL, reasons = excluded.reasons, "
+                        "tagged_at = excluded.tagged_at", (item_id, tag, stamp))
+                else:
+                    c.execute("DELETE FROM item_tags WHERE item_id = ? AND tag = ?", (item_id, tag))
+
+    def labelled_examples(self) -> list[tuple[ItemToClassify, dict[str, int]]]:
+        labels: dict[int, dict[str, int]] = {}
+        for item_id, tag, value in self.conn.execute("SELECT item_id, tag, value FROM labels"):
+            labels.setdefault(item_id, {})[tag] = value
+        if not labels:
+            return []
+        ids = sorted(labels)
+        rows = self.conn.execute(
+            self._CLASSIFY_SELECT + f"WHERE i.id IN ({','.join('?' * len(ids))})", ids)
+        return [(item, labels[item.id]) for item in map(self._to_classify, rows)]
+
+    # -- digests ------------------------------------------------------------------------
+
+    def delivered(self, recipient: str, item_ids: Sequence[int]) -> set[int]:
+        if not item_ids:
+            return set()
+        rows = self.conn.execute(
+            f"SELECT item_id FROM deliveries WHERE recipient = ? AND item_id IN "
+            f"({','.join('?' * len(item_ids))})", [recipient, *item_ids])
+        return {r[0] for r in rows}
+
+    def record_delivery(self, subscription: str, recipients: Sequence[str],
+                        item_ids: Sequence[int], period_end: datetime, message_id: str,
+                        now: datetime) -> None:
+        stamp = to_iso(now)
+        with self._tx() as c:
+            c.executemany(
+                "INSERT OR IGNORE INTO deliveries (recipient, item_id, subscription, sent_at, "
+                "message_id) VALUES (?, ?, ?, ?, ?)",
+                [(r, i, subscription, stamp, message_id) for r in recipients for i in item_ids])
+            c.execute(
+                "INSERT INTO digest_runs (subscription, period_end, status, claimed_at, sent_at, "
+                "items, message_id) VALUES (?, ?, 'sent', ?, ?, ?, ?) "
+                "ON CONFLICT (subscription, period_end) DO UPDATE SET status = 'sent', "
+                "sent_at = excluded.sent_at, items = excluded.items, message_id = excluded.message_id",
+                (subscription, to_iso(period_end), stamp, stamp, len(item_ids), message_id))
+
+    def last_digest(self, subscription: str) -> datetime | None:
+        row = self.conn.execute(
+            "SELECT max(period_end) FROM digest_runs WHERE subscription = ? AND status = 'sent'",
+            (subscription,)).fetchone()
+        return _dt(row[0]) if row else None
+
+    # -- key/value ----------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._tx() as c:
+            c.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
+                      "SET value = excluded.value", (key, value))
