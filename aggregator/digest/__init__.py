@@ -1,0 +1,1 @@
+"""Digests: what is due for whom (select), how it reads (render), how it goes out (send)."""
