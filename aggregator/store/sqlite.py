@@ -52,7 +52,7 @@ class SQLiteStore:
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.execute("PRAGMA foreign_keys=ON")
-            self.conn.execute("PRAGMA busy_timeout=%d" % int(timeout * 1000))
+            self.conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
             self._migrate()
         except sqlite3.Error as e:
             raise StoreError(f"cannot open the database {self.path}: {e}") from None
@@ -462,6 +462,9 @@ class SQLiteStore:
         counts = [TagCount(tag, sum(n for _, n in days), tuple(days))
                   for tag, days in per_day.items()]
         return sorted(counts, key=lambda c: (-c.count, c.tag))
+
+    def distinct_tags(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT DISTINCT tag FROM item_tags ORDER BY tag")]
 
     def count_items(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM items").fetchone()[0])

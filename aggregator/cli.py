@@ -1,0 +1,128 @@
+"""The command line: parse arguments, call one service function, print.
+
+Heavy modules are imported inside the commands that need them: a piped ``query`` pays for
+click, sqlite3 and json, not for pydantic, httpx, feedparser or scikit-learn.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+
+from aggregator.errors import AggregatorError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def handle_errors(fn: F) -> F:
+    """Errors a user can act on: one line on stderr and the error's exit code."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except AggregatorError as e:
+            _fail(str(e), e.exit_code)
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+class Context:
+    def __init__(self, home: str | None) -> None:
+        self.home_option = home
+
+    @property
+    def instance(self):  # type: ignore[no-untyped-def]
+        from aggregator.instance import Instance
+
+        return Instance.locate(self.home_option)
+
+    def config(self):  # type: ignore[no-untyped-def]
+        from aggregator.config import load_config
+
+        return load_config(self.instance)
+
+    def store(self, url: str | None = None):  # type: ignore[no-untyped-def]
+        from aggregator.store import open_store
+
+        return open_store(url or self.instance.database_url())
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+def progress_reporter() -> tuple[Callable[[str, int, int], None] | None, Callable[[], None]]:
+    """A progress bar on a terminal (stderr), nothing when piped."""
+    if not sys.stderr.isatty():
+        return None, lambda: None
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        console=Console(stderr=True), transient=True)
+    tasks: dict[str, Any] = {}
+    progress.start()
+
+    def report(what: str, done: int, total: int) -> None:
+        if what not in tasks:
+            tasks[what] = progress.add_task(what, total=total or None)
+        progress.update(tasks[what], completed=done, total=total or None)
+
+    return report, progress.stop
+
+
+class LazyGroup(click.Group):
+    """Commands are imported only when run, so each pays only for its own imports."""
+
+    def __init__(self, *args: Any, lazy: dict[str, str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.lazy])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.lazy:
+            import importlib
+
+            module, attr = self.lazy[name].split(":")
+            command: click.Command = getattr(importlib.import_module(module), attr)
+            return command
+        return super().get_command(ctx, name)
+
+
+COMMANDS = {
+    "init": "aggregator.commands.core:init",
+    "fetch": "aggregator.commands.core:fetch",
+    "demo": "aggregator.commands.core:demo",
+    "query": "aggregator.commands.query:query",
+    "show": "aggregator.commands.query:show",
+    "tags": "aggregator.commands.query:tags",
+}
+
+
+@click.group(cls=LazyGroup, lazy=COMMANDS,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--home", type=click.Path(file_okay=False), envvar="AGGREGATOR_HOME",
+              help="Instance directory (holds config/ and var/). Default: $AGGREGATOR_HOME, "
+                   "else the current directory.")
+@click.version_option(package_name="aggregator")
+@click.pass_context
+def cli(ctx: click.Context, home: str | None) -> None:
+    """A geopolitical news aggregator: fetch feeds, tag items with a trained model, query them."""
+    ctx.obj = Context(home)
+
+
+def main() -> None:
+    cli(prog_name="aggregator")

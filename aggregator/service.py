@@ -1,0 +1,262 @@
+"""The use cases. The CLI and the daemon call these and nothing below them.
+
+Each function wires the pieces: config -> fetch -> parse -> store -> classify -> query.
+Heavy libraries (httpx, feedparser, scikit-learn) are imported inside the functions that
+need them, so a query never pays for them.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from aggregator.errors import ModelError, UsageError
+from aggregator.timeutil import utcnow
+from aggregator.types import ItemQuery, ItemToClassify, ItemView, PassSummary, TagScore
+
+if TYPE_CHECKING:
+    from aggregator.config import Config
+    from aggregator.store.base import Store
+    from aggregator.types import Feed
+
+Progress = Callable[[str, int, int], None]  # (what, done, total)
+
+
+# -- classification --------------------------------------------------------------------
+
+
+@dataclass
+class Classifier:
+    """The current model, loaded (or trained from the starter corpus at first use)."""
+
+    model: Any  # classifiers.model.TagModel
+
+    @property
+    def version(self) -> str:
+        return str(self.model.version)
+
+    def tag(self, items: Sequence[ItemToClassify]) -> list[tuple[int, list[TagScore]]]:
+        from classifiers.model import Doc
+
+        docs = [Doc(id=str(i.id), title=i.title, text=i.text, categories=i.categories,
+                    feed_tags=i.feed_tags) for i in items]
+        out = []
+        for item, p in zip(items, self.model.predict(docs), strict=True):
+            out.append((item.id, [
+                TagScore(tag, float(p.scores[tag]), "model", self.version,
+                         tuple(p.reasons.get(tag, ())))
+                for tag in p.labels]))
+        return out
+
+
+def models_dir(config: Config) -> Any:
+    return config.instance.resolve(config.settings.classifier.models_dir)
+
+
+def load_classifier(config: Config, *, train_if_missing: bool = True,
+                    progress: Progress | None = None) -> Classifier:
+    from classifiers.train import load_current
+
+    directory = models_dir(config)
+    try:
+        model = load_current(directory)
+    except Exception as e:  # a corrupt or incompatible model file
+        raise ModelError(f"cannot load the model in {directory}: {e}; retrain it with "
+                         "'aggregator train' or pick another with 'aggregator models use'") from None
+    if model is None:
+        if not train_if_missing:
+            raise ModelError(f"no model in {directory}: train one with 'aggregator train'")
+        model = train_default(config, progress=progress).model
+    return Classifier(model)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    model: Any
+    path: Any
+    examples: int
+
+
+def train_default(config: Config, *, extra: Sequence[Any] = (), use_starter: bool = True,
+                  use_labels: bool = True, out: Any = None,
+                  progress: Progress | None = None, store: Store | None = None) -> TrainResult:
+    """Train from the starter corpus, extra JSONL files and the users' labels; save it."""
+    from pathlib import Path
+
+    from classifiers.train import read_jsonl, save_version, starter_examples, train
+
+    examples: list[Any] = list(starter_examples()) if use_starter else []
+    for path in [*config.settings.classifier.extra_data, *extra]:
+        examples += read_jsonl(config.instance.resolve(str(path)))
+    if use_labels and store is not None:
+        examples += user_label_examples(store)
+    if not examples:
+        raise UsageError("no training data: give --data FILE.jsonl or drop --no-starter")
+    model = train(examples, config.taxonomy if use_starter else None, progress=progress)
+    if out is not None:
+        model.save(Path(out))
+        return TrainResult(model, Path(out), len(examples))
+    path = save_version(model, models_dir(config), make_current=True)
+    return TrainResult(model, path, len(examples))
+
+
+def user_label_examples(store: Store) -> list[Any]:
+    """Users' labels as training rows: the labels they set, plus the model's tags they kept."""
+    from classifiers.model import Example
+
+    rows = []
+    for item, labels in store.labelled_examples():
+        view = store.get_item(item.id)
+        current = {t.tag for t in view.tags} if view else set()
+        tags = (current | {t for t, v in labels.items() if v}) - {t for t, v in labels.items()
+                                                                   if not v}
+        rows.append(Example(id=f"item-{item.id}", title=item.title, text=item.text,
+                            categories=item.categories, feed_tags=item.feed_tags,
+                            labels=tuple(sorted(tags))))
+    return rows
+
+
+def classify_pending(store: Store, classifier: Classifier, *, batch_size: int = 2000,
+                     now: datetime | None = None, progress: Progress | None = None) -> int:
+    """Tag every item that is new or changed since it was last tagged. Returns tags written."""
+    written = 0
+    done = 0
+    after = 0
+    while True:
+        batch = store.items_to_classify(batch_size, after)
+        if not batch:
+            return written
+        after = batch[-1].id
+        written += store.write_model_tags(classifier.tag(batch), now or utcnow())
+        done += len(batch)
+        if progress:
+            progress("classify", done, 0)
+
+
+def reclassify(store: Store, classifier: Classifier, *, since: datetime | None = None,
+               batch_size: int = 2000, progress: Progress | None = None) -> int:
+    written = 0
+    for batch in store.items_for_reclassify(since, batch_size):
+        written += store.write_model_tags(classifier.tag(batch), utcnow())
+        if progress:
+            progress("reclassify", written, 0)
+    return written
+
+
+# -- fetching --------------------------------------------------------------------------
+
+
+def select_feeds(store: Store, config: Config, names: Sequence[str], all_feeds: bool,
+                 now: datetime) -> list[Feed]:
+    if names:
+        known = {f.name: f for f in store.feeds()}
+        for name in names:
+            if name not in known:
+                raise UsageError(f"no feed named {name!r}{suggest(name, list(known))}")
+        return [known[n] for n in names]
+    if all_feeds:
+        return [f for f in store.feeds() if f.enabled]
+    return store.due_feeds(now)
+
+
+def fetch_pass(config: Config, store: Store, *, names: Sequence[str] = (),
+               all_feeds: bool = False, now: Callable[[], datetime] = utcnow,
+               classifier: Classifier | None = None, classify: bool = True,
+               progress: Progress | None = None, rand: random.Random | None = None
+               ) -> PassSummary:
+    """One pass: fetch due (or named, or all) feeds, store what is new, tag it."""
+    import asyncio
+
+    store.sync_feeds(config.feeds, now())
+    feeds = select_feeds(store, config, names, all_feeds, now())
+    started = now()
+    summary = asyncio.run(_fetch_feeds(config, store, feeds, now, progress,
+                                       rand or random.Random()))
+    tags = 0
+    if classify and (summary.new_items or summary.updated_items or
+                     store.items_to_classify(1)):
+        classifier = classifier or load_classifier(config, progress=progress)
+        tags = classify_pending(store, classifier, batch_size=config.settings.classifier.batch_size,
+                                progress=progress)
+    return replace(summary, tags_assigned=summary.tags_assigned + tags, started_at=started,
+                   finished_at=now())
+
+
+async def _fetch_feeds(config: Config, store: Store, feeds: Sequence[Feed],
+                       now: Callable[[], datetime], progress: Progress | None,
+                       rand: random.Random) -> PassSummary:
+    from aggregator.fetch.decide import decide, needs_parse, plan
+    from aggregator.fetch.http import Fetcher
+    from aggregator.parse.feeds import parse_feed
+
+    settings = config.settings.fetch.to_settings()
+    by_id = {f.id: f for f in feeds}
+    requests = [plan(f, now(), settings) for f in feeds]
+    counts = {"ok": 0, "not_modified": 0, "failed": 0, "new": 0, "updated": 0, "tags": 0}
+    failures: list[tuple[str, str]] = []
+    done = 0
+    async with Fetcher(settings) as fetcher:
+        async for response in fetcher.fetch_all(requests):
+            feed = by_id[response.feed_id]
+            at = now()
+            parsed = None
+            new_items = 0
+            if needs_parse(feed, response) and response.body is not None:
+                parsed = parse_feed(response.body, at, url=response.final_url,
+                                    headers=response.headers)
+                if parsed.entries:
+                    result = store.save_entries(feed, parsed.entries, at)
+                    new_items = len(result.new_item_ids)
+                    counts["new"] += new_items
+                    counts["updated"] += len(result.updated_item_ids)
+                    if feed.tags and result.new_item_ids:
+                        counts["tags"] += store.write_rule_tags(
+                            [(i, [TagScore(t, 1.0, "rule", None, (f"feed {feed.name} is "
+                                                                     f"tagged {t}",))
+                                  for t in feed.tags]) for i in result.new_item_ids], at)
+            decision = decide(feed, response, parsed, new_items, at, settings, rand)
+            store.update_feed(decision.feed, decision.attempt, settings.attempts_kept)
+            if decision.event in ("ok",):
+                counts["ok"] += 1
+            elif decision.event in ("not_modified", "unchanged"):
+                counts["not_modified"] += 1
+            else:
+                counts["failed"] += 1
+                failures.append((feed.name, decision.feed.last_error or decision.event))
+            done += 1
+            if progress:
+                progress("fetch", done, len(feeds))
+    return PassSummary(
+        feeds_ok=counts["ok"], feeds_not_modified=counts["not_modified"],
+        feeds_failed=counts["failed"], new_items=counts["new"], updated_items=counts["updated"],
+        tags_assigned=counts["tags"], failures=tuple(failures))
+
+
+# -- reading ---------------------------------------------------------------------------
+
+
+def suggest(name: str, choices: Sequence[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, choices, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def check_tags(names: Sequence[str], known: Sequence[str]) -> None:
+    for name in names:
+        if name not in known:
+            raise UsageError(f"unknown tag {name!r}{suggest(name, known)}")
+
+
+def query(store: Store, q: ItemQuery) -> list[ItemView]:
+    return store.query_items(q)
+
+
+def demo_listing(store: Store, focus: str = "russia-iran", limit: int = 60) -> list[ItemView]:
+    """The demo's table: pieces on the focus relationship first (by score), then the rest."""
+    top = store.query_items(ItemQuery(tags=(focus,), sort="score", limit=None))
+    rest = store.query_items(ItemQuery(not_tags=(focus,), limit=None))
+    return [*top, *rest][:limit]
