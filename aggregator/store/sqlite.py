@@ -469,6 +469,10 @@ class SQLiteStore:
     def count_items(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM items").fetchone()[0])
 
+    def count_items_since(self, since: datetime) -> int:
+        return int(self.conn.execute("SELECT count(*) FROM items WHERE first_seen >= ?",
+                                     (to_iso(since),)).fetchone()[0])
+
     # -- labels -------------------------------------------------------------------------
 
     def set_labels(self, item_id: int, add: Sequence[str], remove: Sequence[str],
@@ -531,6 +535,119 @@ class SQLiteStore:
             "SELECT max(period_end) FROM digest_runs WHERE subscription = ? AND status = 'sent'",
             (subscription,)).fetchone()
         return _dt(row[0]) if row else None
+
+    def _ledger(self, c: sqlite3.Connection, subscription: str,
+                sent: Sequence[tuple[Sequence[str], Sequence[int], str | None]], stamp: str) -> int:
+        rows = [(r, i, subscription, stamp, message_id)
+                for recipients, item_ids, message_id in sent for r in recipients for i in item_ids]
+        # OR IGNORE: the first delivery of an item to a recipient is the one on record.
+        c.executemany(
+            "INSERT OR IGNORE INTO deliveries (recipient, item_id, subscription, sent_at, "
+            "message_id) VALUES (?, ?, ?, ?, ?)", rows)
+        return len({i for _, item_ids, _ in sent for i in item_ids})
+
+    def claim_digest(self, subscription: str, period_end: datetime, owner: str, now: datetime,
+                     stale_before: datetime) -> bool:
+        """Take a period for sending. False when it was sent, or another process holds a
+        claim taken at or after ``stale_before`` (an older one is from a process that died)."""
+        with self._tx() as c:
+            cur = c.execute(
+                "INSERT INTO digest_runs (subscription, period_end, status, claimed_by, "
+                "claimed_at) VALUES (?, ?, 'sending', ?, ?) "
+                "ON CONFLICT (subscription, period_end) DO UPDATE SET "
+                "claimed_by = excluded.claimed_by, claimed_at = excluded.claimed_at "
+                "WHERE digest_runs.status = 'sending' AND digest_runs.claimed_at < ?",
+                (subscription, to_iso(period_end), owner, to_iso(now), to_iso(stale_before)))
+            return cur.rowcount == 1
+
+    def complete_digest(self, subscription: str, period_end: datetime, owner: str,
+                        sent: Sequence[tuple[Sequence[str], Sequence[int], str | None]],
+                        now: datetime) -> None:
+        """The ledger for what the server accepted and the period marked 'sent', together.
+
+        Whoever holds the claim by now, the mail went out: the ledger records it anyway.
+        """
+        stamp = to_iso(now)
+        with self._tx() as c:
+            items = self._ledger(c, subscription, sent, stamp)
+            ids = [m for _, _, m in sent if m]
+            c.execute(
+                "INSERT INTO digest_runs (subscription, period_end, status, claimed_by, "
+                "claimed_at, sent_at, items, message_id) VALUES (?, ?, 'sent', ?, ?, ?, ?, ?) "
+                "ON CONFLICT (subscription, period_end) DO UPDATE SET status = 'sent', "
+                "sent_at = excluded.sent_at, items = excluded.items, "
+                "message_id = excluded.message_id",
+                (subscription, to_iso(period_end), owner, stamp, stamp, items,
+                 " ".join(ids) or None))
+
+    def release_digest(self, subscription: str, period_end: datetime, owner: str,
+                       sent: Sequence[tuple[Sequence[str], Sequence[int], str | None]],
+                       now: datetime) -> None:
+        """Give a claimed period back after a failure, keeping in the ledger what the
+        server did accept (a digest split between recipients may have half gone out)."""
+        with self._tx() as c:
+            self._ledger(c, subscription, sent, to_iso(now))
+            c.execute("DELETE FROM digest_runs WHERE subscription = ? AND period_end = ? "
+                      "AND status = 'sending' AND claimed_by = ?",
+                      (subscription, to_iso(period_end), owner))
+
+    def digest_candidates(self, q: ItemQuery, seen_since: datetime, seen_before: datetime,
+                          limit: int | None = None) -> list[ItemView]:
+        """Items matching a query that were first stored in [seen_since, seen_before), with
+        their sources. The upper bound is the digest's cut-off: an item stored while a
+        digest is being built waits for the next one. ``q.limit`` and ``q.sort`` are not
+        used: the digest ranks and cuts after removing what was already delivered."""
+        where = ["i.first_seen >= ?", "i.first_seen < ?"]
+        args: list[object] = [to_iso(seen_since), to_iso(seen_before)]
+        extra = ""
+        extra_args: list[object] = []
+        if q.min_score is not None:
+            extra += " AND t.score >= ?"
+            extra_args.append(q.min_score)
+        if q.sources:
+            extra += f" AND t.source IN ({','.join('?' * len(q.sources))})"
+            extra_args += list(q.sources)
+        # IN (subquery) rather than EXISTS lets SQLite start from the (tag, score) index.
+        for tag in q.tags:
+            where.append("i.id IN (SELECT t.item_id FROM item_tags t WHERE t.tag = ?" + extra + ")")
+            args += [tag, *extra_args]
+        if q.any_tags:
+            where.append("i.id IN (SELECT t.item_id FROM item_tags t WHERE t.tag IN "
+                         f"({','.join('?' * len(q.any_tags))})" + extra + ")")
+            args += [*q.any_tags, *extra_args]
+        if extra and not (q.tags or q.any_tags):
+            where.append("i.id IN (SELECT t.item_id FROM item_tags t WHERE 1 = 1" + extra + ")")
+            args += extra_args
+        for tag in q.not_tags:
+            where.append("NOT EXISTS (SELECT 1 FROM item_tags t WHERE t.item_id = i.id "
+                         "AND t.tag = ?)")
+            args.append(tag)
+        if q.feeds:
+            where.append("EXISTS (SELECT 1 FROM item_sources s JOIN feeds sf ON sf.id = s.feed_id "
+                         f"WHERE s.item_id = i.id AND sf.name IN ({','.join('?' * len(q.feeds))}))")
+            args += list(q.feeds)
+        if q.since:
+            where.append("i.published >= ?")
+            args.append(to_iso(q.since))
+        if q.until:
+            where.append("i.published < ?")
+            args.append(to_iso(q.until))
+        if q.search:
+            where.append("i.id IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ?)")
+            args.append(q.search)
+        sql = self._VIEW_SELECT + "WHERE " + " AND ".join(where) + " ORDER BY i.first_seen, i.id"
+        if limit:
+            sql += " LIMIT ?"
+            args.append(limit)
+        try:
+            rows = self.conn.execute(sql, args).fetchall()
+        except sqlite3.OperationalError as e:
+            if q.search and "fts5" in str(e).lower():
+                from aggregator.errors import ConfigError
+                raise ConfigError("config/queries.toml", "search", "an FTS5 expression",
+                                  f"{q.search!r} ({e})") from None
+            raise
+        return self._views(rows, with_sources=True)
 
     # -- key/value ----------------------------------------------------------------------
 
