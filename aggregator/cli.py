@@ -107,8 +107,18 @@ COMMANDS = {
     "fetch": "aggregator.commands.core:fetch",
     "demo": "aggregator.commands.core:demo",
     "query": "aggregator.commands.query:query",
+    "feeds": "aggregator.commands.feeds:feeds",
+    "digest": "aggregator.commands.digest:digest",
     "show": "aggregator.commands.query:show",
     "tags": "aggregator.commands.query:tags",
+    "train": "aggregator.commands.models:train",
+    "evaluate": "aggregator.commands.models:evaluate",
+    "classify": "aggregator.commands.models:classify",
+    "label": "aggregator.commands.models:label",
+    "reclassify": "aggregator.commands.models:reclassify",
+    "models": "aggregator.commands.models:models",
+    "daemon": "aggregator.commands.daemon:daemon",
+    "status": "aggregator.commands.daemon:status",
 }
 
 

@@ -7,6 +7,7 @@ what was found. Any setting ``[section] key`` can be overridden by the environme
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -145,7 +146,8 @@ class DigestSubscription(_Section):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"expected an IANA time zone like 'Europe/Berlin', found {value!r}")
+            raise ValueError(
+                f"expected an IANA time zone like 'Europe/Berlin', found {value!r}") from None
         return value
 
 
@@ -211,10 +213,8 @@ def _env_overrides(data: dict[str, Any]) -> tuple[dict[str, Any], dict[tuple[str
                 raw = os.environ[var]
                 value: Any = raw
                 if raw[:1] in "[{":
-                    try:
+                    with contextlib.suppress(ValueError):
                         value = json.loads(raw)
-                    except ValueError:
-                        pass
                 target = merged.setdefault(section, {})
                 if isinstance(target, dict):
                     target[name] = value

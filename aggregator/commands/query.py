@@ -66,7 +66,7 @@ def _explain_empty(ctx: Context, store: Any, tags: list[str], feeds: list[str]) 
 @click.option("--source", "sources", multiple=True, type=click.Choice(["model", "rule", "user"]),
               help="Tags from this source only (repeatable).")
 @click.option("--feed", "feeds", multiple=True, metavar="NAME", help="From this feed (repeatable).")
-@click.option("--since", metavar="WHEN", help="Published since: 2026-11-20, 2026-11-20T08:00, 90m, 24h, 7d, 2w.")
+@click.option("--since", metavar="WHEN", help="Published since: 2026-11-20, 2026-11-20T08:00, 24h, 7d.")
 @click.option("--until", metavar="WHEN", help="Published before (same forms as --since).")
 @click.option("--search", metavar="TEXT",
               help='Full text over title and text (FTS5: "a phrase", OR, NOT, prefix*).')

@@ -17,7 +17,7 @@ from types import TracebackType
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
-    def do_GET(self) -> None:  # noqa: N802 - the http.server protocol
+    def do_GET(self) -> None:
         name = self.path.lstrip("/").split("?", 1)[0]
         body = self.server.files.get(name)
         if body is None:

@@ -45,7 +45,7 @@ def parse_feed(body: bytes, now: datetime, *, url: str | None = None,
     for raw in d.get("entries", []):
         try:
             entries.append(normalize_entry(raw, now, language))
-        except Exception:  # noqa: BLE001 - one odd entry must not cost the others
+        except Exception:
             continue
     error = None
     malformed = False
