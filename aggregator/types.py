@@ -49,7 +49,7 @@ class Feed:
     # A permanent redirect is only adopted once seen on several consecutive fetches.
     pending_redirect_url: str | None = None
     pending_redirect_count: int = 0
-    # New items per fetch, smoothed: drives the adaptive interval.
+    # New items per hour, smoothed: drives the adaptive interval.
     new_items_rate: float | None = None
     # The feed's own refresh hint (RSS ttl, sy:updatePeriod) from the last parse: kept so
     # it still holds on the 304s that follow, which carry no document.
@@ -58,6 +58,20 @@ class Feed:
     @property
     def enabled(self) -> bool:
         return self.disabled_at is None
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One fetch attempt, as recorded on its feed (a bounded history per feed)."""
+
+    feed_id: int
+    at: datetime
+    status: int | None
+    duration_ms: int
+    bytes: int  # as received on the wire: a 304 is 0
+    error: str | None
+    event: str = ""  # the decision's event: ok, not_modified, unchanged, failed, ...
+    new_items: int = 0
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Protocol
 
 from aggregator.types import (
+    Attempt,
     Entry,
     Feed,
     FeedConfig,
@@ -22,20 +23,6 @@ from aggregator.types import (
     ItemView,
     TagScore,
 )
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """One fetch attempt, as recorded on its feed."""
-
-    feed_id: int
-    at: datetime
-    status: int | None
-    duration_ms: int
-    bytes: int
-    error: str | None
-    event: str = ""
-    new_items: int = 0
 
 
 @dataclass(frozen=True)

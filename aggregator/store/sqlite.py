@@ -14,9 +14,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from aggregator.errors import StoreError
-from aggregator.store.base import Attempt, SyncResult, TagCount
+from aggregator.store.base import SyncResult, TagCount
 from aggregator.timeutil import from_iso, to_iso
 from aggregator.types import (
+    Attempt,
     Entry,
     Feed,
     FeedConfig,
@@ -107,7 +108,7 @@ class SQLiteStore:
         "id, name, url, tags, interval_s, active, disabled_at, disabled_reason, title, etag, "
         "last_modified, body_hash, last_fetched_at, last_success_at, last_full_fetch_at, "
         "next_fetch_at, consecutive_failures, failing_since, last_error, malformed, "
-        "pending_redirect_url, pending_redirect_count, new_items_rate")
+        "pending_redirect_url, pending_redirect_count, new_items_rate, ttl_s")
 
     @staticmethod
     def _feed(r: sqlite3.Row | tuple) -> Feed:
@@ -119,30 +120,36 @@ class SQLiteStore:
             last_success_at=_dt(r[13]), last_full_fetch_at=_dt(r[14]), next_fetch_at=_dt(r[15]),
             consecutive_failures=r[16], failing_since=_dt(r[17]), last_error=r[18],
             malformed=bool(r[19]), pending_redirect_url=r[20], pending_redirect_count=r[21],
-            new_items_rate=r[22])
+            new_items_rate=r[22], ttl=timedelta(seconds=r[23]) if r[23] is not None else None)
 
     def sync_feeds(self, feeds: Sequence[FeedConfig], now: datetime) -> SyncResult:
+        """Bring the feeds table in line with feeds.toml.
+
+        The URL in the file is the declared one; the stored ``url`` may have moved since
+        through a confirmed permanent redirect, and only a change in the file resets it.
+        """
         added, updated, deactivated = [], [], []
         with self._tx() as c:
             existing = {r[0]: r for r in c.execute(
-                "SELECT name, url, tags, interval_s, active FROM feeds")}
+                "SELECT name, declared_url, tags, interval_s, active FROM feeds")}
             for f in feeds:
                 tags = json.dumps(list(f.tags))
                 interval = int(f.interval.total_seconds()) if f.interval else None
                 old = existing.get(f.name)
                 if old is None:
-                    c.execute("INSERT INTO feeds (name, url, tags, interval_s) VALUES (?, ?, ?, ?)",
-                              (f.name, f.url, tags, interval))
+                    c.execute("INSERT INTO feeds (name, url, declared_url, tags, interval_s) "
+                              "VALUES (?, ?, ?, ?, ?)", (f.name, f.url, f.url, tags, interval))
                     added.append(f.name)
                 elif (old[1], old[2], old[3], old[4]) != (f.url, tags, interval, 1):
-                    # A new URL in the file is a fresh start for that feed's validators.
-                    url_changed = old[1] != f.url
-                    c.execute(
-                        "UPDATE feeds SET url = ?, tags = ?, interval_s = ?, active = 1"
-                        + (", etag = NULL, last_modified = NULL, body_hash = NULL, "
-                           "next_fetch_at = NULL, pending_redirect_url = NULL, "
-                           "pending_redirect_count = 0" if url_changed else "")
-                        + " WHERE name = ?", (f.url, tags, interval, f.name))
+                    c.execute("UPDATE feeds SET tags = ?, interval_s = ?, active = 1 WHERE name = ?",
+                              (tags, interval, f.name))
+                    if old[1] != f.url:
+                        # A new URL in the file is a fresh start for that feed's validators.
+                        c.execute(
+                            "UPDATE feeds SET url = ?, declared_url = ?, etag = NULL, "
+                            "last_modified = NULL, body_hash = NULL, next_fetch_at = NULL, "
+                            "pending_redirect_url = NULL, pending_redirect_count = 0 "
+                            "WHERE name = ?", (f.url, f.url, f.name))
                     updated.append(f.name)
             declared = {f.name for f in feeds}
             for name, row in existing.items():
@@ -179,14 +186,15 @@ class SQLiteStore:
                 "etag = ?, last_modified = ?, body_hash = ?, last_fetched_at = ?, "
                 "last_success_at = ?, last_full_fetch_at = ?, next_fetch_at = ?, "
                 "consecutive_failures = ?, failing_since = ?, last_error = ?, malformed = ?, "
-                "pending_redirect_url = ?, pending_redirect_count = ?, new_items_rate = ? "
-                "WHERE id = ?",
+                "pending_redirect_url = ?, pending_redirect_count = ?, new_items_rate = ?, "
+                "ttl_s = ? WHERE id = ?",
                 (feed.url, _iso(feed.disabled_at), feed.disabled_reason, feed.title, feed.etag,
                  feed.last_modified, feed.body_hash, _iso(feed.last_fetched_at),
                  _iso(feed.last_success_at), _iso(feed.last_full_fetch_at),
                  _iso(feed.next_fetch_at), feed.consecutive_failures, _iso(feed.failing_since),
                  feed.last_error, int(feed.malformed), feed.pending_redirect_url,
-                 feed.pending_redirect_count, feed.new_items_rate, feed.id))
+                 feed.pending_redirect_count, feed.new_items_rate,
+                 int(feed.ttl.total_seconds()) if feed.ttl else None, feed.id))
             if attempt is not None:
                 c.execute(
                     "INSERT INTO fetch_attempts (feed_id, at, status, duration_ms, bytes, error, "

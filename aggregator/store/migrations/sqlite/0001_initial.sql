@@ -5,7 +5,8 @@
 CREATE TABLE feeds (
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
-    url TEXT NOT NULL,
+    url TEXT NOT NULL,                           -- where we fetch it now (follows confirmed 301s)
+    declared_url TEXT NOT NULL,                  -- as written in feeds.toml
     tags TEXT NOT NULL DEFAULT '[]',            -- JSON list: tags the source implies
     interval_s INTEGER,                          -- NULL: the default from settings
     active INTEGER NOT NULL DEFAULT 1,           -- 0 once removed from feeds.toml (items kept)
@@ -25,7 +26,8 @@ CREATE TABLE feeds (
     malformed INTEGER NOT NULL DEFAULT 0,
     pending_redirect_url TEXT,
     pending_redirect_count INTEGER NOT NULL DEFAULT 0,
-    new_items_rate REAL,
+    new_items_rate REAL,                         -- new items per hour, smoothed
+    ttl_s INTEGER,                               -- the feed's own refresh hint, kept for 304s
     lease_owner TEXT,                            -- several daemons: who is fetching it
     lease_until TEXT
 );
