@@ -1,0 +1,114 @@
+"""Parse-step benchmark: lxml's tree build vs the fast path vs feedparser.
+
+For realistic ~50 KB feeds (the demo feeds with their items repeated to ~50 KB, and the
+largest real captures in shared/), prints per-feed median times of a bare
+``lxml.etree.fromstring``, the fast path alone, the fast path with normalization
+(``parse_feed(reader="fast")``), and feedparser (``feedparser.parse`` alone), with ratios
+to lxml; then the fast path's acceptance rate over the shared corpora (every file).
+Goal: fast path <= 3x lxml.etree.fromstring.
+
+    .venv/bin/python bench/bench_parse.py [--repeat N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import re
+import statistics
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import feedparser
+from lxml import etree
+
+from aggregator.parse.fast import fast_parse
+from aggregator.parse.feeds import parse_feed
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "aggregator" / "demo" / "feeds"
+SHARED = ROOT.parent / "shared" / "data" / "feeds"
+URL = "https://feeds.example.org/world/rss.xml"
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+TARGET = 50_000
+_ITEM = re.compile(rb"<(item|entry)[\s>].*?</\1>", re.DOTALL)
+
+
+def grow(body: bytes, target: int = TARGET) -> bytes:
+    """The feed with its items repeated (identities suffixed) until it is ~target bytes."""
+    items = [m.group(0) for m in _ITEM.finditer(body)]
+    if not items:
+        return body
+    end = body.rindex(items[-1]) + len(items[-1])
+    extra: list[bytes] = []
+    n = 0
+    while len(body) + sum(map(len, extra)) < target:
+        item = items[n % len(items)]
+        suffix = f"-copy{n}".encode()
+        item = item.replace(b"</guid>", suffix + b"</guid>").replace(b"</id>", suffix + b"</id>")
+        item = item.replace(b"</link>", suffix + b"</link>")
+        extra.append(item)
+        n += 1
+    return body[:end] + b"".join(extra) + body[end:]
+
+
+def median_us(fn: Callable[[], object], repeat: int) -> float:
+    fn()  # warm caches (names, regexes) as a long-running fetcher would have them
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1e6
+
+
+def feeds() -> list[tuple[str, bytes]]:
+    out = [(f"demo/{p.name} x", grow(p.read_bytes())) for p in sorted(DEMO.glob("*.xml"))]
+    miniflux = SHARED / "miniflux-testdata"
+    if miniflux.is_dir():
+        largest = sorted(miniflux.glob("*.xml"), key=lambda p: p.stat().st_size, reverse=True)[:4]
+        out += [(f"miniflux/{p.name}", p.read_bytes()) for p in largest]
+    return out
+
+
+def acceptance() -> None:
+    print("\nfast-path acceptance (documents the fast path reads; the rest go to feedparser)")
+    for name, folder in (("demo", DEMO), ("miniflux-testdata", SHARED / "miniflux-testdata"),
+                         ("feedparser-tests", SHARED / "feedparser-tests" / "tests")):
+        files = sorted(folder.rglob("*.xml")) if folder.is_dir() else []
+        if not files:
+            print(f"  {name:20} (absent)")
+            continue
+        accepted = sum(fast_parse(p.read_bytes(), URL) is not None for p in files)
+        print(f"  {name:20} {accepted:5}/{len(files):<5} {100 * accepted / len(files):5.1f}%")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=30)
+    args = ap.parse_args()
+    head = (f"{'feed':44} {'KB':>5} {'lxml':>7} {'fast':>7} {'fast+norm':>9} {'feedparser':>10}"
+            f" {'fast/lxml':>9} {'+norm/lxml':>10} {'fp/lxml':>8}")
+    print("median microseconds per parse\n" + head)
+    ratios = []
+    for name, body in feeds():
+        assert fast_parse(body, URL) is not None, f"fast path declined {name}"
+        lx = median_us(functools.partial(etree.fromstring, body), args.repeat)
+        fast = median_us(functools.partial(fast_parse, body, URL), args.repeat)
+        norm = median_us(functools.partial(parse_feed, body, NOW, url=URL, reader="fast"),
+                         args.repeat)
+        fp = median_us(functools.partial(feedparser.parse, body, sanitize_html=False,
+                                         response_headers={"content-location": URL}),
+                       max(3, args.repeat // 6))
+        ratios.append(fast / lx)
+        print(f"{name:44} {len(body) / 1000:5.0f} {lx:7.0f} {fast:7.0f} {norm:9.0f} {fp:10.0f}"
+              f" {fast / lx:8.2f}x {norm / lx:9.2f}x {fp / lx:7.0f}x")
+    print(f"\ngoal: fast path <= 3x lxml.etree.fromstring; worst {max(ratios):.2f}x, "
+          f"median {statistics.median(ratios):.2f}x -> {'MET' if max(ratios) <= 3 else 'NOT MET'}")
+    acceptance()
+
+
+if __name__ == "__main__":
+    main()
