@@ -7,7 +7,9 @@ need them, so a query never pays for them.
 
 from __future__ import annotations
 
+import contextlib
 import random
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
     from aggregator.types import Feed
 
 Progress = Callable[[str, int, int], None]  # (what, done, total)
+EventSink = Callable[[str, dict[str, Any]], None]  # (event, fields): the daemon logs them
 
 
 # -- classification --------------------------------------------------------------------
@@ -38,13 +41,20 @@ class Classifier:
     def version(self) -> str:
         return str(self.model.version)
 
-    def tag(self, items: Sequence[ItemToClassify]) -> list[tuple[int, list[TagScore]]]:
+    def predict_raw(self, items: Sequence[ItemToClassify]) -> list[Any]:
         from classifiers.model import Doc
 
-        docs = [Doc(id=str(i.id), title=i.title, text=i.text, categories=i.categories,
-                    feed_tags=i.feed_tags) for i in items]
+        return list(self.model.predict([
+            Doc(id=str(i.id), title=i.title, text=i.text, categories=i.categories,
+                feed_tags=i.feed_tags) for i in items]))
+
+    def thresholds(self) -> dict[str, float]:
+        cv = self.model.meta.get("cv", {}) if isinstance(self.model.meta, dict) else {}
+        return {t: float(s.get("threshold", 0.5)) for t, s in cv.items() if isinstance(s, dict)}
+
+    def tag(self, items: Sequence[ItemToClassify]) -> list[tuple[int, list[TagScore]]]:
         out = []
-        for item, p in zip(items, self.model.predict(docs), strict=True):
+        for item, p in zip(items, self.predict_raw(items), strict=True):
             out.append((item.id, [
                 TagScore(tag, float(p.scores[tag]), "model", self.version,
                          tuple(p.reasons.get(tag, ())))
@@ -165,19 +175,27 @@ def select_feeds(store: Store, config: Config, names: Sequence[str], all_feeds: 
 def fetch_pass(config: Config, store: Store, *, names: Sequence[str] = (),
                all_feeds: bool = False, now: Callable[[], datetime] = utcnow,
                classifier: Classifier | None = None, classify: bool = True,
-               progress: Progress | None = None, rand: random.Random | None = None
-               ) -> PassSummary:
-    """One pass: fetch due (or named, or all) feeds, store what is new, tag it."""
+               progress: Progress | None = None, rand: random.Random | None = None,
+               limit: int | None = None, stop: threading.Event | None = None,
+               events: EventSink | None = None) -> PassSummary:
+    """One pass: fetch due (or named, or all) feeds, store what is new, tag it.
+
+    ``stop`` (set by the daemon on SIGTERM) ends the pass early: fetches under way get
+    ``[daemon] stop_timeout`` to finish, then are abandoned; an abandoned feed keeps its old
+    state and stays due, so the next run fetches it again.
+    """
     import asyncio
 
     store.sync_feeds(config.feeds, now())
     feeds = select_feeds(store, config, names, all_feeds, now())
+    if limit is not None:
+        feeds = feeds[:limit]
     started = now()
+    bound = config.settings.daemon.stop_timeout.total_seconds()
     summary = asyncio.run(_fetch_feeds(config, store, feeds, now, progress,
-                                       rand or random.Random()))
+                                       rand or random.Random(), stop, bound, events))
     tags = 0
-    if classify and (summary.new_items or summary.updated_items or
-                     store.items_to_classify(1)):
+    if classify and not (stop and stop.is_set()) and store.items_to_classify(1):
         classifier = classifier or load_classifier(config, progress=progress)
         tags = classify_pending(store, classifier, batch_size=config.settings.classifier.batch_size,
                                 progress=progress)
@@ -187,7 +205,11 @@ def fetch_pass(config: Config, store: Store, *, names: Sequence[str] = (),
 
 async def _fetch_feeds(config: Config, store: Store, feeds: Sequence[Feed],
                        now: Callable[[], datetime], progress: Progress | None,
-                       rand: random.Random) -> PassSummary:
+                       rand: random.Random, stop: threading.Event | None, bound: float,
+                       events: EventSink | None) -> PassSummary:
+    import asyncio
+    from contextlib import aclosing
+
     from aggregator.fetch.decide import decide, needs_parse, plan
     from aggregator.fetch.http import Fetcher
     from aggregator.parse.feeds import parse_feed
@@ -197,42 +219,69 @@ async def _fetch_feeds(config: Config, store: Store, feeds: Sequence[Feed],
     requests = [plan(f, now(), settings) for f in feeds]
     counts = {"ok": 0, "not_modified": 0, "failed": 0, "new": 0, "updated": 0, "tags": 0}
     failures: list[tuple[str, str]] = []
-    done = 0
-    async with Fetcher(settings) as fetcher:
-        async for response in fetcher.fetch_all(requests):
-            feed = by_id[response.feed_id]
-            at = now()
-            parsed = None
-            new_items = 0
-            if needs_parse(feed, response) and response.body is not None:
-                parsed = parse_feed(response.body, at, url=response.final_url,
-                                    headers=response.headers)
-                if parsed.entries:
-                    result = store.save_entries(feed, parsed.entries, at)
-                    new_items = len(result.new_item_ids)
-                    counts["new"] += new_items
-                    counts["updated"] += len(result.updated_item_ids)
-                    if feed.tags and result.new_item_ids:
-                        counts["tags"] += store.write_rule_tags(
-                            [(i, [TagScore(t, 1.0, "rule", None, (f"feed {feed.name} is "
-                                                                     f"tagged {t}",))
-                                  for t in feed.tags]) for i in result.new_item_ids], at)
-            decision = decide(feed, response, parsed, new_items, at, settings, rand)
-            store.update_feed(decision.feed, decision.attempt, settings.attempts_kept)
-            if decision.event in ("ok",):
-                counts["ok"] += 1
-            elif decision.event in ("not_modified", "unchanged"):
-                counts["not_modified"] += 1
-            else:
-                counts["failed"] += 1
-                failures.append((feed.name, decision.feed.last_error or decision.event))
-            done += 1
-            if progress:
-                progress("fetch", done, len(feeds))
+
+    async def consume() -> None:
+        done = 0
+        async with Fetcher(settings) as fetcher, aclosing(fetcher.fetch_all(requests)) as responses:
+            async for response in responses:
+                feed = by_id[response.feed_id]
+                at = now()
+                parsed = None
+                new_items = updated = 0
+                if needs_parse(feed, response) and response.body is not None:
+                    parsed = parse_feed(response.body, at, url=response.final_url,
+                                        headers=response.headers)
+                    if parsed.entries:
+                        result = store.save_entries(feed, parsed.entries, at)
+                        new_items, updated = len(result.new_item_ids), len(result.updated_item_ids)
+                        if feed.tags and result.new_item_ids:
+                            counts["tags"] += store.write_rule_tags(
+                                [(i, rule_tags(feed)) for i in result.new_item_ids], at)
+                decision = decide(feed, response, parsed, new_items, at, settings, rand)
+                store.update_feed(decision.feed, decision.attempt, settings.attempts_kept)
+                counts["new"] += new_items
+                counts["updated"] += updated
+                if decision.event == "ok":
+                    counts["ok"] += 1
+                elif decision.event in ("not_modified", "unchanged"):
+                    counts["not_modified"] += 1
+                else:
+                    counts["failed"] += 1
+                    failures.append((feed.name, decision.feed.last_error or decision.event))
+                if events:
+                    events(f"feed {decision.event}", {
+                        "feed": feed.name, "status": response.status, "new": new_items,
+                        "updated": updated, "error": decision.feed.last_error
+                        if decision.event not in ("ok", "not_modified", "unchanged") else None,
+                        "next": decision.feed.next_fetch_at.isoformat()
+                        if decision.feed.next_fetch_at else None})
+                done += 1
+                if progress:
+                    progress("fetch", done, len(feeds))
+
+    task = asyncio.create_task(consume())
+    deadline: float | None = None
+    loop = asyncio.get_running_loop()
+    while not task.done():
+        await asyncio.wait({task}, timeout=0.1)
+        if stop is not None and stop.is_set() and deadline is None:
+            deadline = loop.time() + bound
+        if deadline is not None and loop.time() >= deadline and not task.done():
+            # Cancellation lands on an await, never inside a store transaction.
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    if not task.cancelled():
+        task.result()
     return PassSummary(
         feeds_ok=counts["ok"], feeds_not_modified=counts["not_modified"],
         feeds_failed=counts["failed"], new_items=counts["new"], updated_items=counts["updated"],
         tags_assigned=counts["tags"], failures=tuple(failures))
+
+
+def rule_tags(feed: Feed) -> list[TagScore]:
+    """The tags a feed's declaration implies, for each of its new items."""
+    return [TagScore(t, 1.0, "rule", None, (f"feed {feed.name} is tagged {t}",)) for t in feed.tags]
 
 
 # -- reading ---------------------------------------------------------------------------
@@ -260,3 +309,108 @@ def demo_listing(store: Store, focus: str = "russia-iran", limit: int = 60) -> l
     top = store.query_items(ItemQuery(tags=(focus,), sort="score", limit=None))
     rest = store.query_items(ItemQuery(not_tags=(focus,), limit=None))
     return [*top, *rest][:limit]
+
+
+# -- labels ----------------------------------------------------------------------------
+
+
+def label_item(store: Store, item_id: int, add: Sequence[str], remove: Sequence[str],
+               known: Sequence[str], now: datetime) -> None:
+    check_tags([*add, *remove], known)
+    if store.get_item(item_id) is None:
+        raise UsageError(f"no item with id {item_id}")
+    store.set_labels(item_id, add, remove, now)
+
+
+def uncertain_items(store: Store, classifier: Classifier, n: int, tag: str | None = None, *,
+                    pool: int = 5000,
+                    now: datetime | None = None) -> list[tuple[ItemView, str, float]]:
+    """The (item, tag) pairs the model is least sure of: scores nearest each tag's threshold,
+    among recent items nobody labelled yet (uncertainty sampling)."""
+    from datetime import timedelta
+
+    labelled = {item.id for item, _ in store.labelled_examples()}
+    since = (now or utcnow()) - timedelta(days=30)
+    candidates: list[ItemToClassify] = []
+    for batch in store.items_for_reclassify(since, 2000):
+        candidates += [i for i in batch if i.id not in labelled]
+        if len(candidates) >= pool:
+            break
+    if not candidates:
+        return []
+    thresholds = classifier.thresholds()
+    scored: list[tuple[float, int, str, float]] = []
+    docs = classifier.predict_raw(candidates)
+    for item, p in zip(candidates, docs, strict=True):
+        for t, score in p.scores.items():
+            if tag and t != tag:
+                continue
+            scored.append((abs(score - thresholds.get(t, 0.5)), item.id, t, score))
+    scored.sort()
+    picked: list[tuple[int, str, float]] = []
+    seen: set[int] = set()
+    for _, item_id, t, score in scored:
+        if item_id in seen:
+            continue
+        seen.add(item_id)
+        picked.append((item_id, t, score))
+        if len(picked) == n:
+            break
+    views = {v.id: v for v in (store.get_item(i) for i, _, _ in picked) if v}
+    return [(views[i], t, s) for i, t, s in picked if i in views]
+
+
+# -- status ----------------------------------------------------------------------------
+
+
+def status(config: Config, store: Store, now: datetime) -> dict[str, Any]:
+    """What `aggregator status` shows: daemon, feeds, items and tags today, model, digests."""
+    from aggregator.daemon import lock_path, running_daemon
+    from aggregator.digest.select import next_run
+    from aggregator.timeutil import from_iso, to_iso
+
+    path = lock_path(config.database_url)
+    holder = running_daemon(path) if path else None
+    started = store.get_meta("daemon_started")
+    daemon: dict[str, Any] = {"running": holder is not None}
+    if holder is not None:
+        daemon["pid"] = holder.pid
+        daemon["uptime_s"] = int((now - from_iso(holder.started)).total_seconds())
+    daemon["last_pass"] = store.get_meta("last_pass")
+    if started and holder is None:
+        daemon["last_started"] = started
+    feeds = store.feeds()
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    counts = store.tag_counts(midnight, now)
+    model: dict[str, Any] = {"version": None}
+    try:
+        from classifiers.train import load_current
+
+        current = load_current(models_dir(config))
+        if current is not None:
+            cv = current.meta.get("cv", {})
+            model = {"version": current.version,
+                     "cv_f1": {t: round(s.get("f1", 0.0), 3) for t, s in cv.items()}}
+    except Exception as e:  # a broken model file is a status to show, not a crash
+        model = {"version": None, "error": str(e)}
+    digests = {}
+    for sub in config.settings.digest:
+        last = store.last_digest(sub.name)
+        upcoming = next_run(sub, now)
+        digests[sub.name] = {"last_sent_period_end": to_iso(last) if last else None,
+                             "next": to_iso(upcoming) if upcoming else None}
+    return {
+        "daemon": daemon,
+        "feeds": {
+            "active": len(feeds),
+            "due": sum(1 for f in feeds if f.enabled and (f.next_fetch_at is None
+                                                           or f.next_fetch_at <= now)),
+            "failing": sum(1 for f in feeds if f.enabled and f.consecutive_failures),
+            "disabled": sum(1 for f in feeds if not f.enabled),
+        },
+        "items": {"total": store.count_items(),
+                  "today": store.count_items_since(midnight)},
+        "tags_today": {c.tag: c.count for c in counts},
+        "model": model,
+        "digests": digests,
+    }

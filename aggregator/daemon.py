@@ -1,0 +1,319 @@
+"""``aggregator daemon``: APScheduler jobs over the same service functions as the CLI.
+
+The fetch state in the database is the schedule: a poll job claims the feeds that are due
+and fetches them in batches. Each job opens its own store connection, so jobs in different
+threads never share a transaction. Classification runs as its own job, off the fetch
+loop, so a large batch or a training run never stalls fetching.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from aggregator.errors import AggregatorError
+from aggregator.instance import Instance
+from aggregator.logs import event
+from aggregator.timeutil import to_iso, utcnow
+
+log = logging.getLogger("aggregator")
+
+
+class DaemonRunning(AggregatorError):
+    exit_code = 1
+
+
+# -- the lock: one daemon per SQLite database ------------------------------------------------
+
+
+def lock_path(database_url: str) -> Path | None:
+    if database_url.startswith("sqlite:///"):
+        return Path(database_url[len("sqlite:///"):] + ".daemon.lock")
+    return None  # PostgreSQL: several daemons share the work
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    pid: int
+    started: str
+
+
+class DaemonLock:
+    """An flock on a file beside the database: released by the kernel when the process dies,
+    so a killed daemon never leaves a stale lock."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self, now: datetime) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            holder = read_lock(self.path)
+            who = f"PID {holder.pid}" if holder else "another process"
+            raise DaemonRunning(
+                f"another daemon ({who}) is running on this database ({self.path}); stop it "
+                f"first{f' (kill {holder.pid})' if holder else ''} or use another --home") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()} {to_iso(now)}\n".encode())
+        os.fsync(fd)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, 0)
+            os.close(self._fd)
+            self._fd = None
+
+
+def read_lock(path: Path) -> LockInfo | None:
+    try:
+        pid, started = path.read_text().split()[:2]
+        return LockInfo(int(pid), started)
+    except (OSError, ValueError):
+        return None
+
+
+def running_daemon(path: Path) -> LockInfo | None:
+    """The daemon holding the lock, if one does (an unheld lock file is just left over)."""
+    if not path.exists():
+        return None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return read_lock(path)
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+# -- the daemon ----------------------------------------------------------------------------------
+
+
+class Daemon:
+    def __init__(self, instance: Instance, *, clock: Callable[[], datetime] = utcnow) -> None:
+        from aggregator.config import load_config
+
+        self.instance = instance
+        self.clock = clock
+        self.config = load_config(instance)
+        self.stop_event = threading.Event()
+        self.reload_event = threading.Event()
+        self._classifier: Any = None
+        self._classifier_version: str | None = None
+        self._lock: DaemonLock | None = None
+        self.scheduler: Any = None
+
+    @contextlib.contextmanager
+    def _store(self) -> Iterator[Any]:
+        from aggregator.store import open_store
+
+        store = open_store(self.config.database_url)
+        try:
+            yield store
+        finally:
+            store.close()
+
+    def _guard(self, name: str, job: Callable[[], None]) -> Callable[[], None]:
+        """A failing job is logged and retried at its next run; it never stops the daemon."""
+
+        def run() -> None:
+            if self.stop_event.is_set():
+                return
+            try:
+                job()
+            except AggregatorError as e:
+                event(log, f"{name} failed", {"error": str(e)}, logging.ERROR)
+            except Exception as e:  # the daemon outlives any one job
+                log.exception(f"{name} failed", extra={"fields": {"error": f"{type(e).__name__}: {e}"}})
+
+        return run
+
+    # jobs ---------------------------------------------------------------------------------
+
+    def poll(self) -> None:
+        from aggregator.service import fetch_pass
+
+        batch = self.config.settings.daemon.batch_size
+        with self._store() as store:
+            while not self.stop_event.is_set():
+                summary = fetch_pass(self.config, store, classify=False, limit=batch,
+                                     now=self.clock, stop=self.stop_event,
+                                     events=lambda name, fields: event(
+                                         log, name, fields,
+                                         logging.WARNING if fields.get("error") else logging.INFO))
+                fetched = summary.feeds_ok + summary.feeds_not_modified + summary.feeds_failed
+                store.set_meta("last_pass", to_iso(self.clock()))
+                if fetched:
+                    event(log, "pass", {"feeds": fetched, "ok": summary.feeds_ok,
+                                        "not_modified": summary.feeds_not_modified,
+                                        "failed": summary.feeds_failed, "new": summary.new_items,
+                                        "updated": summary.updated_items})
+                if fetched < batch:
+                    return
+
+    def classify(self) -> None:
+        from aggregator.service import classify_pending, load_classifier
+
+        with self._store() as store:
+            if not store.items_to_classify(1):
+                return
+            classifier = load_classifier(self.config)
+            if classifier.version != self._classifier_version:
+                event(log, "model loaded", {"version": classifier.version})
+                self._classifier_version = classifier.version
+            tags = classify_pending(store, classifier,
+                                    batch_size=self.config.settings.daemon.batch_size)
+            event(log, "classified", {"tags": tags, "model": classifier.version})
+
+    def digest(self, names: list[str]) -> None:
+        from aggregator.digest.deliver import send_digests
+
+        with self._store() as store:
+            # A scheduled time further back than the grace window is left to the next
+            # digest, which then covers the gap.
+            for outcome in send_digests(self.config, store, names=names, now=self.clock(),
+                                        grace=self.config.settings.daemon.digest_grace):
+                event(log, "digest", {k: v for k, v in vars(outcome).items()
+                                      if isinstance(v, (str, int, float, bool, type(None)))})
+
+    def retrain(self) -> None:
+        from aggregator.service import reclassify, train_default
+
+        with self._store() as store:
+            labels = len(store.labelled_examples())
+            trained_with = int(store.get_meta("labels_at_training") or 0)
+            if labels == trained_with:
+                return
+            result = train_default(self.config, store=store)
+            store.set_meta("labels_at_training", str(labels))
+            event(log, "retrained", {"version": result.model.version, "examples": result.examples})
+            from aggregator.service import Classifier
+
+            reclassify(store, Classifier(result.model),
+                       batch_size=self.config.settings.daemon.batch_size)
+
+    def maintenance(self) -> None:
+        with self._store() as store:
+            prune = getattr(store, "prune", None)
+            if prune is not None:
+                removed = prune(self.clock() - self.config.settings.retention.keep)
+                event(log, "pruned", {"items": removed})
+
+    # lifecycle ----------------------------------------------------------------------------
+
+    def _schedule(self) -> None:
+        from apscheduler.triggers.cron import CronTrigger
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        s = self.config.settings
+        sched = self.scheduler
+        for job in sched.get_jobs():
+            job.remove()
+        every = s.daemon.poll_interval.total_seconds()
+        sched.add_job(self._guard("poll", self.poll), IntervalTrigger(seconds=every), id="poll",
+                      next_run_time=datetime.now(UTC))
+        sched.add_job(self._guard("classify", self.classify), IntervalTrigger(seconds=every),
+                      id="classify", next_run_time=datetime.now(UTC) + timedelta(seconds=1))
+        for sub in s.digest:
+            hour, minute = sub.at.split(":")
+            sched.add_job(self._guard(f"digest {sub.name}", lambda n=sub.name: self.digest([n])),
+                          CronTrigger(hour=int(hour), minute=int(minute),
+                                      day_of_week=",".join(sub.days), timezone=sub.timezone),
+                          id=f"digest:{sub.name}")
+        sched.add_job(self._guard("retrain", self.retrain),
+                      IntervalTrigger(seconds=s.daemon.retrain_every.total_seconds()), id="retrain")
+        sched.add_job(self._guard("maintenance", self.maintenance), IntervalTrigger(days=1),
+                      id="maintenance")
+
+    def _catch_up_digests(self) -> None:
+        """A digest missed while the daemon was down goes out once now, within the grace
+        window; send_digests decides what is due."""
+        if self.config.settings.digest:
+            self._guard("digest", lambda: self.digest([]))()
+
+    def reload(self) -> None:
+        from aggregator.config import load_config
+
+        try:
+            config = load_config(self.instance)
+        except AggregatorError as e:
+            event(log, "reload failed, keeping the old config", {"error": str(e)}, logging.ERROR)
+            return
+        self.config = config
+        self._schedule()
+        event(log, "config reloaded", {"feeds": len(config.feeds),
+                                       "subscriptions": len(config.settings.digest)})
+
+    def run(self) -> int:
+        from apscheduler.executors.pool import ThreadPoolExecutor
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        path = lock_path(self.config.database_url)
+        if path is not None:
+            self._lock = DaemonLock(path)
+            self._lock.acquire(self.clock())
+        started = self.clock()
+        with self._store() as store:
+            store.set_meta("daemon_started", to_iso(started))
+            store.set_meta("daemon_pid", str(os.getpid()))
+        self.scheduler = BackgroundScheduler(
+            timezone=UTC, executors={"default": ThreadPoolExecutor(4)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60})
+        self._schedule()
+        signal.signal(signal.SIGTERM, self._on_stop)
+        signal.signal(signal.SIGINT, self._on_stop)
+        signal.signal(signal.SIGHUP, lambda *_: self.reload_event.set())
+        event(log, "daemon started", {"pid": os.getpid(), "feeds": len(self.config.feeds),
+                                      "database": self.config.database_url})
+        self.scheduler.start()
+        self._catch_up_digests()
+        try:
+            while not self.stop_event.wait(0.2):
+                if self.reload_event.is_set():
+                    self.reload_event.clear()
+                    self.reload()
+        finally:
+            self._shutdown()
+        return 0
+
+    def _on_stop(self, signum: int, frame: Any) -> None:
+        self.stop_event.set()
+
+    def _shutdown(self) -> None:
+        bound = self.config.settings.daemon.stop_timeout.total_seconds()
+        event(log, "stopping", {"bound_s": bound})
+        self.scheduler.shutdown(wait=False)
+        # Jobs see stop_event: a fetch pass finishes or abandons its fetches within the bound.
+        deadline = time.monotonic() + bound + 2
+        executor = self.scheduler._lookup_executor("default")
+        pool = getattr(executor, "_pool", None)
+        threads = list(getattr(pool, "_threads", ()))
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        alive = [t for t in threads if t.is_alive()]
+        if self._lock is not None:
+            self._lock.release()
+        event(log, "stopped", {"abandoned_jobs": len(alive)})
+        logging.shutdown()
+        if alive:
+            # Every write is its own transaction: leaving now loses nothing committed.
+            os._exit(0)
