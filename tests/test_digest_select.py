@@ -9,7 +9,6 @@ import pytest
 
 from aggregator.digest.select import (
     LATE_TAG_SLACK,
-    STALE_AFTER,
     due_period,
     group_recipients,
     latest_slot,
@@ -97,7 +96,6 @@ def test_due_period_daily(now: datetime, last_end: datetime | None, due_end: dat
         return
     assert period is not None
     assert (period.end, period.start, period.missed) == (due_end, start, missed)
-    assert period.published_since == period.start - STALE_AFTER
     # After a previous digest the window reaches back a little: the ledger dedups.
     slack = LATE_TAG_SLACK if last_end else timedelta(0)
     assert period.seen_since == period.start - slack

@@ -43,13 +43,14 @@ def store(tmp_path: Path) -> Iterator[SQLiteStore]:
 
 def add(store: SQLiteStore, key: str, title: str, tags: dict[str, float], *,
         feed: str = "wire", url: str | None = None, seen: datetime = SEEN,
-        summary: str = "A summary of what happened.", reasons: tuple[str, ...] = ()) -> int:
+        summary: str = "A summary of what happened.", reasons: tuple[str, ...] = (),
+        published: datetime | None = None) -> int:
     """Store one entry as ``feed`` carried it at ``seen`` and give it model tags."""
     url = url or f"https://{feed}.example/{key}"
     f = next(x for x in store.feeds() if x.name == feed)
     store.save_entries(f, [Entry(key=key, title=title, url=url, canonical_url=url,
                                  summary=summary, content_html=f"<p>{summary}</p>",
-                                 published=seen - timedelta(minutes=30),
+                                 published=published or seen - timedelta(minutes=30),
                                  content_hash=f"{title}|{summary}")], seen)
     item_id = int(store.conn.execute("SELECT item_id FROM item_sources s JOIN feeds f ON "
                                      "f.id = s.feed_id WHERE f.name = ? AND s.entry_key = ?",
@@ -267,6 +268,17 @@ def test_items_stored_after_the_cut_off_go_in_the_next_digest(
     send_digests(config, store, now=NOW + timedelta(days=1))
     assert "Stored while" in parts(smtp.received[1].message)[0]
     assert (DESK, late) in ledger(store)
+
+
+def test_items_published_days_ago_but_first_seen_now_are_not_skipped(
+        tmp_path: Path, store: SQLiteStore, smtp: SmtpServer) -> None:
+    # A feed back after days of failure brings what it published meanwhile.
+    config = make_config(tmp_path / "inst", smtp)
+    old = add(store, "old", "Published while the feed was down", {"iran": 0.9},
+              published=SEEN - timedelta(days=10))
+    send_digests(config, store, now=NOW)
+    assert "Published while the feed was down" in parts(smtp.received[0].message)[0]
+    assert (DESK, old) in ledger(store)
 
 
 def test_a_fresh_claim_blocks_a_second_sender_and_a_stale_one_is_taken_over(

@@ -165,7 +165,7 @@ def _delivered(store: Store, recipient: str, ids: Sequence[int]) -> set[int]:
 
 
 def _candidates(store: Store, target: _Target, period: Period, cutoff: datetime) -> list[ItemView]:
-    query = replace(target.query, since=period.published_since)
+    query = replace(target.query, since=None)
     return store.digest_candidates(query, period.seen_since, cutoff, limit=CANDIDATE_CAP)
 
 

@@ -25,10 +25,6 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # the delivery ledger keeps the overlap from repeating anything.
 LATE_TAG_SLACK = timedelta(hours=6)
 
-# Items published this long before a period starts are old news that a feed only now
-# showed us (a newly added feed brings its backlog): they are not sent.
-STALE_AFTER = timedelta(days=3)
-
 # How far schedules are searched: a week plus a day covers any set of weekdays.
 _SEARCH_DAYS = 8
 
@@ -51,13 +47,13 @@ class Period:
     ``end`` is the scheduled time the digest is for (its identity); ``start`` is where the
     reader's period begins (the previous digest's end). Items are chosen by when they were
     first seen, from ``seen_since`` (``start`` less a slack) up to the moment the digest is
-    built, and published no earlier than ``published_since`` (None: however old).
+    built, however long ago they were published: a feed back after days of failure
+    brings items published days ago, and they are news to the reader all the same.
     """
 
     start: datetime
     end: datetime
     seen_since: datetime
-    published_since: datetime | None
     missed: int = 1  # scheduled times this one digest covers (more than 1 after downtime)
 
 
@@ -130,7 +126,7 @@ def due_period(sub: Schedule, now: datetime, last_end: datetime | None,
         start = before if before is not None else end - timedelta(hours=24)
         seen_since, missed = start, 1
     return Period(start=start, end=end, seen_since=seen_since,
-                  published_since=start - STALE_AFTER, missed=max(missed, 1))
+                  missed=max(missed, 1))
 
 
 def pending_period(sub: Schedule, now: datetime, last_end: datetime | None) -> Period:
@@ -144,13 +140,12 @@ def pending_period(sub: Schedule, now: datetime, last_end: datetime | None) -> P
     else:
         start = latest_slot(sub, now) or now - timedelta(hours=24)
         seen_since = start
-    return Period(start=start, end=end, seen_since=seen_since,
-                  published_since=start - STALE_AFTER)
+    return Period(start=start, end=end, seen_since=seen_since)
 
 
 def window_since(since: datetime, now: datetime) -> Period:
     """An explicit preview window (``--since``): everything first seen since then."""
-    return Period(start=since, end=now, seen_since=since, published_since=None)
+    return Period(start=since, end=now, seen_since=since)
 
 
 def relevance(item: ItemView, focus: Sequence[str], min_score: float) -> float:
