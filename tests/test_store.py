@@ -1,15 +1,23 @@
-"""The store's behaviour on a real SQLite file."""
+"""The store's behaviour, the same on both engines: every test that takes ``store`` runs
+on a real SQLite file and on a fresh schema of a real PostgreSQL server (skipped, naming
+the URL, where none is reachable)."""
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pgschema import pg_url  # noqa: F401  (the fixture, used through ``pg``)
 
-from aggregator.store.base import Attempt
-from aggregator.store.sqlite import SQLiteStore
+from aggregator.errors import ConfigError, UsageError
+from aggregator.store.base import Attempt, Store
+from aggregator.store.postgres import MIGRATIONS as PG_MIGRATIONS
+from aggregator.store.postgres import PostgresStore
+from aggregator.store.sqlite import MIGRATIONS, SQLiteStore
 from aggregator.types import Entry, FeedConfig, ItemQuery, TagScore
 
 NOW = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
@@ -23,15 +31,27 @@ def entry(key: str, title: str = "Title", url: str | None = None, text: str = "T
 
 
 @pytest.fixture
-def store(tmp_path: Path):
-    s = SQLiteStore(tmp_path / "var" / "agg.db")
+def pg(request: pytest.FixtureRequest) -> str:
+    """A URL on a fresh PostgreSQL schema (skips where there is no server)."""
+    return str(request.getfixturevalue("pg_url"))
+
+
+def open_engine(request: pytest.FixtureRequest, tmp_path: Path, engine: str) -> Store:
+    if engine == "sqlite":
+        return SQLiteStore(tmp_path / "var" / "agg.db")
+    return PostgresStore(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path):
+    s = open_engine(request, tmp_path, request.param)
     s.sync_feeds([FeedConfig("wire", "https://wire.example/rss"),
                   FeedConfig("outlet", "https://outlet.example/rss", tags=("iran",))], NOW)
     yield s
     s.close()
 
 
-def feed(store: SQLiteStore, name: str):
+def feed(store: Store, name: str):
     return next(f for f in store.feeds() if f.name == name)
 
 
@@ -40,11 +60,12 @@ def test_migrations_are_numbered_and_applied_once(tmp_path: Path) -> None:
     SQLiteStore(path).close()
     SQLiteStore(path).close()
     with sqlite3.connect(path) as c:
-        assert c.execute("SELECT version FROM schema_migrations").fetchall() == [(1,)]
+        assert c.execute("SELECT version FROM schema_migrations").fetchall() == [
+            (int(m.name.split("_")[0]),) for m in sorted(MIGRATIONS.glob("*.sql"))]
         assert c.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_sync_adds_updates_and_deactivates_keeping_items(store: SQLiteStore) -> None:
+def test_sync_adds_updates_and_deactivates_keeping_items(store: Store) -> None:
     store.save_entries(feed(store, "outlet"), [entry("a", url="https://outlet.example/a")], NOW)
     result = store.sync_feeds([FeedConfig("wire", "https://wire.example/atom")], NOW)
     assert result.updated == ("wire",) and result.deactivated == ("outlet",)
@@ -53,7 +74,7 @@ def test_sync_adds_updates_and_deactivates_keeping_items(store: SQLiteStore) -> 
     assert store.count_items() == 1
 
 
-def test_new_changed_and_known_entries(store: SQLiteStore) -> None:
+def test_new_changed_and_known_entries(store: Store) -> None:
     wire = feed(store, "wire")
     first = store.save_entries(wire, [entry("g1", url="https://x.example/1"),
                                       entry("g2", url="https://x.example/2")], NOW)
@@ -68,7 +89,7 @@ def test_new_changed_and_known_entries(store: SQLiteStore) -> None:
     assert {i.id for i in store.items_to_classify(10)} == set(first.new_item_ids)
 
 
-def test_same_canonical_url_from_two_feeds_is_one_item_with_two_sources(store: SQLiteStore) -> None:
+def test_same_canonical_url_from_two_feeds_is_one_item_with_two_sources(store: Store) -> None:
     a = store.save_entries(feed(store, "wire"), [entry("w-1", url="https://x.example/story")],
                            NOW)
     b = store.save_entries(feed(store, "outlet"),
@@ -80,7 +101,7 @@ def test_same_canonical_url_from_two_feeds_is_one_item_with_two_sources(store: S
     assert store.query_items(ItemQuery(feeds=("outlet",)))[0].id == item.id
 
 
-def test_user_label_outranks_model_and_survives_reclassification(store: SQLiteStore) -> None:
+def test_user_label_outranks_model_and_survives_reclassification(store: Store) -> None:
     (item_id,) = store.save_entries(feed(store, "wire"), [entry("k")], NOW).new_item_ids
     store.write_model_tags([(item_id, [TagScore("iran", 0.9, "model", "v1"),
                                        TagScore("israel", 0.7, "model", "v1")])], NOW)
@@ -94,7 +115,7 @@ def test_user_label_outranks_model_and_survives_reclassification(store: SQLiteSt
     assert tags["iran"].model_version == "v2"
 
 
-def test_query_filters(store: SQLiteStore) -> None:
+def test_query_filters(store: Store) -> None:
     wire = feed(store, "wire")
     ids = store.save_entries(wire, [
         entry("1", "Moscow and Tehran sign a treaty", "https://x.example/1",
@@ -115,7 +136,7 @@ def test_query_filters(store: SQLiteStore) -> None:
     assert titles(ItemQuery(limit=1)) == ["Football results"]
 
 
-def test_attempts_are_bounded_per_feed(store: SQLiteStore) -> None:
+def test_attempts_are_bounded_per_feed(store: Store) -> None:
     wire = feed(store, "wire")
     for n in range(8):
         store.update_feed(wire, Attempt(wire.id, NOW + timedelta(minutes=n), 200, 5, 100, None),
@@ -124,9 +145,287 @@ def test_attempts_are_bounded_per_feed(store: SQLiteStore) -> None:
     assert [a.at.minute for a in kept] == [7, 6, 5]
 
 
-def test_a_failed_write_leaves_nothing_half_done(store: SQLiteStore) -> None:
+def test_a_failed_write_leaves_nothing_half_done(store: Store) -> None:
     wire = feed(store, "wire")
     bad = entry("x", url="https://x.example/x")
     with pytest.raises(AttributeError):
         store.save_entries(wire, [entry("ok", url="https://x.example/ok"), bad, None], NOW)  # type: ignore[list-item]
     assert store.count_items() == 0
+
+
+# -- PostgreSQL: migrations in step with SQLite's ---------------------------------------
+
+
+def test_postgresql_migrations_mirror_sqlite_and_apply_once(pg: str) -> None:
+    import psycopg
+
+    numbered = lambda d: [m.name.split("_")[0] for m in sorted(d.glob("*.sql"))]  # noqa: E731
+    assert numbered(PG_MIGRATIONS) == numbered(MIGRATIONS), "each sqlite migration needs a twin"
+    PostgresStore(pg).close()
+    PostgresStore(pg).close()
+    with psycopg.connect(pg) as c:
+        versions = [r[0] for r in c.execute("SELECT version FROM schema_migrations ORDER BY 1")]
+    assert versions == [int(n) for n in numbered(PG_MIGRATIONS)]
+
+
+def test_postgresql_without_a_server_is_one_actionable_line() -> None:
+    from aggregator.errors import StoreError
+    from aggregator.store import open_store
+
+    with pytest.raises(StoreError, match=r"cannot connect to the database "
+                                         r"postgresql://nobody@127\.0\.0\.1:1/x: "):
+        open_store("postgresql://nobody:secret@127.0.0.1:1/x")
+
+
+# -- leases: several daemons share the fetching ------------------------------------------
+
+
+def many_feeds(store: Store, n: int) -> None:
+    """n more feeds (the fixture's two stay declared)."""
+    store.sync_feeds([FeedConfig("wire", "https://wire.example/rss"),
+                      FeedConfig("outlet", "https://outlet.example/rss", tags=("iran",)),
+                      *(FeedConfig(f"f{i:03d}", f"https://f{i}.example/rss") for i in range(n))],
+                     NOW)
+
+
+def test_claimed_feeds_are_leased_until_updated_or_expired(store: Store) -> None:
+    lease = timedelta(minutes=5)
+    first = store.claim_due_feeds(NOW, 1, "a:1", lease)
+    assert len(first) == 1
+    rest = store.claim_due_feeds(NOW, None, "b:2", lease)
+    assert {f.name for f in first} | {f.name for f in rest} == {"wire", "outlet"}
+    assert not {f.id for f in first} & {f.id for f in rest}
+    # All leased: nothing left to claim, though still due.
+    assert store.claim_due_feeds(NOW, None, "c:3", lease) == []
+    assert len(store.due_feeds(NOW)) == 2
+    # update_feed ends the lease: due again (it still has no next_fetch_at) and claimable.
+    store.update_feed(first[0])
+    assert [f.id for f in store.claim_due_feeds(NOW, None, "c:3", lease)] == [first[0].id]
+    # A dead daemon's lease runs out.
+    later = store.claim_due_feeds(NOW + lease, None, "d:4", lease)
+    assert {f.name for f in later} == {"wire", "outlet"}
+    assert store.release_leases("d:4") == 2
+    assert len(store.claim_due_feeds(NOW, None, "e:5", lease)) == 2
+    assert store.release_leases() == 2
+
+
+def test_claims_follow_due_order_and_skip_what_is_not_due(store: Store) -> None:
+    wire, outlet = feed(store, "wire"), feed(store, "outlet")
+    from dataclasses import replace
+
+    store.update_feed(replace(wire, next_fetch_at=NOW + timedelta(hours=1)))
+    store.update_feed(replace(outlet, next_fetch_at=NOW - timedelta(hours=1)))
+    many_feeds(store, 3)  # never fetched: due first
+    claimed = store.claim_due_feeds(NOW, 10, "a:1", timedelta(minutes=5))
+    assert [f.name for f in claimed] == ["f000", "f001", "f002", "outlet"]
+    assert [f.name for f in claimed] == [f.name for f in store.due_feeds(NOW)]
+
+
+def test_a_lease_for_one_job(store: Store) -> None:
+    hour = timedelta(hours=1)
+    assert store.claim_lease("retrain", "a:1", NOW, hour)
+    assert not store.claim_lease("retrain", "b:2", NOW + timedelta(minutes=30), hour)
+    assert store.claim_lease("retrain", "a:1", NOW + timedelta(minutes=30), hour)  # renewed
+    assert not store.claim_lease("retrain", "b:2", NOW + timedelta(minutes=89), hour)
+    assert store.claim_lease("retrain", "b:2", NOW + timedelta(minutes=90), hour)
+
+
+# -- digests: a period goes out once -----------------------------------------------------
+
+
+def test_a_digest_period_is_claimed_once_until_stale_or_released(store: Store) -> None:
+    end = NOW.replace(hour=7)
+    stale = timedelta(minutes=15)
+    assert store.claim_digest("desk", end, "a", NOW, NOW - stale)
+    assert not store.claim_digest("desk", end, "b", NOW + timedelta(minutes=1), NOW - stale)
+    # A claim older than the stale bound belongs to a process that died.
+    assert store.claim_digest("desk", end, "b", NOW + stale * 2, NOW + stale)
+    store.release_digest("desk", end, "b", [], NOW)
+    assert store.claim_digest("desk", end, "c", NOW, NOW - stale)
+    (item,) = store.save_entries(feed(store, "wire"), [entry("k", url="https://x.example/k")],
+                                 NOW).new_item_ids
+    store.complete_digest("desk", end, "c", [(("r@example.org",), (item,), "<m@x>")], NOW)
+    assert store.last_digest("desk") == end
+    assert store.delivered("r@example.org", [item, item + 1]) == {item}
+    # Sent: never again, however old.
+    assert not store.claim_digest("desk", end, "d", NOW + timedelta(days=9), NOW + timedelta(days=8))
+
+
+def test_digest_candidates_and_tag_counts(store: Store) -> None:
+    wire = feed(store, "wire")
+    a, b = store.save_entries(wire, [
+        entry("a", "Tehran talks", "https://x.example/a", published=NOW - timedelta(days=1)),
+        entry("b", "Moscow envoy", "https://x.example/b", published=NOW)], NOW).new_item_ids
+    store.write_model_tags([(a, [TagScore("iran", 0.9)]), (b, [TagScore("russia", 0.4)])], NOW)
+    got = store.digest_candidates(ItemQuery(any_tags=("iran", "russia"), min_score=0.5),
+                                  NOW - timedelta(hours=1), NOW + timedelta(seconds=1))
+    assert [v.id for v in got] == [a] and got[0].sources[0].feed == "wire"
+    assert store.digest_candidates(ItemQuery(search="moscow"), NOW - timedelta(hours=1),
+                                   NOW + timedelta(seconds=1))[0].id == b
+    assert store.digest_candidates(ItemQuery(), NOW, NOW) == []
+    counts = {c.tag: c for c in store.tag_counts(None, NOW)}
+    assert counts["iran"].per_day == (("2026-11-19", 1),)
+    assert counts["russia"].count == 1
+    assert store.count_items_since(NOW) == 2 and store.distinct_tags() == ["iran", "russia"]
+    with pytest.raises(ConfigError):
+        store.digest_candidates(ItemQuery(search="NOT moscow"), NOW, NOW)
+
+
+# -- search: the same syntax and the same answers on both engines -------------------------
+
+CORPUS = [
+    ("a b", "first"), ("a c", "second"), ("c", "third"), ("b c d", "fourth"),
+    ("Téhéran crisis deepens", "Water rationing"), ("U.S. sanctions on Iran", "Treasury"),
+    ("Moscow-Tehran talks", "Envoys met"), ("Don't stop", "Music"),
+    ("Ceasefire in Gaza", "Talks in Cairo about the ceasefire"),
+]
+SEARCHES = {
+    "a b OR c": [0, 1, 2, 3], "c OR a b": [0, 1, 2, 3], "a OR b c": [0, 1, 3],
+    "a NOT b OR c": [1, 2, 3], "a OR b NOT c": [0, 1], "a AND b": [0],
+    "teheran": [4], "TÉHÉRAN": [4], '"u s"': [5], '"moscow-tehran"': [6], "mos*": [6],
+    '"moscow teh"*': [6], '"don t"': [7], "title:ceasefire": [8], "summary:cairo": [8],
+    "title:cairo": [], "cease* NOT cairo": [], "(a OR c) AND b": [0, 3], "or": [],
+    "a or b": [], '""': [], "ceasefire": [8], "ceasefires": [], "sanction*": [5],
+}
+
+
+@pytest.mark.parametrize("expression", sorted(SEARCHES))
+def test_search_expressions(store: Store, expression: str) -> None:
+    wire = feed(store, "wire")
+    ids = store.save_entries(wire, [
+        entry(str(n), title, f"https://x.example/{n}", text)
+        for n, (title, text) in enumerate(CORPUS)], NOW).new_item_ids
+    found = sorted(ids.index(v.id) for v in store.query_items(
+        ItemQuery(search=expression, limit=None)))
+    assert found == SEARCHES[expression]
+
+
+@pytest.mark.parametrize("expression", ["NOT a", "a OR", '"unclosed', "x:y", "a AND"])
+def test_bad_search_expressions_are_usage_errors(store: Store, expression: str) -> None:
+    with pytest.raises(UsageError, match="bad --search expression"):
+        store.query_items(ItemQuery(search=expression))
+
+
+def test_search_follows_an_edited_title(store: Store) -> None:
+    wire = feed(store, "wire")
+    (item,) = store.save_entries(wire, [entry("k", "Old words", "https://x.example/k")],
+                                 NOW).new_item_ids
+    store.save_entries(wire, [entry("k", "Fresh headline", "https://x.example/k")], NOW)
+    assert store.query_items(ItemQuery(search="old")) == []
+    assert [v.id for v in store.query_items(ItemQuery(search="fresh"))] == [item]
+
+
+# -- PostgreSQL: several processes at the same moment -------------------------------------
+
+
+def parallel(n: int, work: Callable[[int], Any]) -> list[Any]:
+    import threading
+
+    barrier = threading.Barrier(n)
+    results: list[Any] = [None] * n
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait()
+            results[i] = work(i)
+        except BaseException as e:  # reported below, in the test's thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    return results
+
+
+def test_postgresql_concurrent_claims_are_disjoint(pg: str) -> None:
+    with PostgresStore(pg) as s:
+        many_feeds(s, 300)
+    stores = [PostgresStore(pg) for _ in range(6)]
+    try:
+        def claim(i: int) -> list[int]:
+            got: list[int] = []
+            while batch := stores[i].claim_due_feeds(NOW, 7, f"d{i}", timedelta(minutes=5)):
+                got += [f.id for f in batch]
+            return got
+
+        claimed = parallel(6, claim)
+    finally:
+        for s in stores:
+            s.close()
+    every = [i for got in claimed for i in got]
+    assert len(every) == len(set(every)) == 302
+    assert sum(1 for got in claimed if got) > 1, "SKIP LOCKED should let several claim at once"
+
+
+def test_postgresql_concurrent_digest_claims_have_one_winner(pg: str) -> None:
+    stores = [PostgresStore(pg) for _ in range(8)]
+    try:
+        won = parallel(8, lambda i: stores[i].claim_digest(
+            "desk", NOW, f"d{i}", NOW, NOW - timedelta(minutes=15)))
+        assert won.count(True) == 1
+        retrain = parallel(8, lambda i: stores[i].claim_lease(
+            "retrain", f"d{i}", NOW, timedelta(hours=1)))
+        assert retrain.count(True) == 1
+    finally:
+        for s in stores:
+            s.close()
+
+
+def test_postgresql_same_story_from_many_feeds_at_once_is_one_item(pg: str) -> None:
+    names = [f"f{i:03d}" for i in range(6)]
+    with PostgresStore(pg) as s:
+        many_feeds(s, 6)
+        feeds = {f.name: f for f in s.feeds()}
+    stores = [PostgresStore(pg) for _ in range(6)]
+    # The same 40 stories, each feed in its own order: inserts cross, deadlocks are retried.
+    urls = [f"https://x.example/story{n}" for n in range(40)]
+    try:
+        def save(i: int) -> int:
+            order = urls[i * 7 % 40:] + urls[:i * 7 % 40]
+            result = stores[i].save_entries(feeds[names[i]], [
+                entry(f"k{u[-2:]}", f"Story {u}", u) for u in order], NOW)
+            return len(result.new_item_ids)
+
+        new = parallel(6, save)
+    finally:
+        for s in stores:
+            s.close()
+    with PostgresStore(pg) as s:
+        assert s.count_items() == 40 == sum(new)
+        assert all(len(v.sources) == 6 for v in s.items_by_ids(
+            [v.id for v in s.query_items(ItemQuery(limit=None))]))
+
+
+# -- stories: the same grouping on both engines -------------------------------------------
+
+STORY = ("Officials from Moscow and Tehran met in Baku on Thursday to discuss the north south "
+         "transport corridor, rail links through Azerbaijan and a new gas swap arrangement")
+OTHER = ("The central bank raised its key interest rate by two points on Friday, citing "
+         "inflation that has stayed above target for eleven months in a row now")
+
+
+def test_near_identical_items_are_one_story_within_and_across_batches(store: Store) -> None:
+    wire, outlet = feed(store, "wire"), feed(store, "outlet")
+    a, b, _ = store.save_entries(wire, [
+        entry("a", "Moscow and Tehran talk", "https://w.example/a", STORY),
+        entry("b", "Rates up", "https://w.example/b", OTHER),
+        entry("c", "Moscow and Tehran talk", "https://w.example/c", "BAKU (Reuters) - " + STORY)],
+        NOW).new_item_ids
+    store.save_entries(outlet, [
+        entry("d", "BAKU - Moscow and Tehran talk", "https://o.example/d", STORY)],
+        NOW + timedelta(hours=1))
+    stories = {v.id: s for v, s in store.query_stories(ItemQuery(limit=None))}
+    assert set(stories) == {a, b}
+    assert stories[a].items == 3 and stories[a].id == a and stories[b].items == 1
+    assert sorted(s.feed for s in stories[a].sources) == ["outlet", "wire", "wire"]
+    assert [v.id for v, _ in store.query_stories(ItemQuery(feeds=("outlet",)))] == [a]
+    got = store.digest_candidates(ItemQuery(), NOW - timedelta(hours=1), NOW + timedelta(hours=2))
+    assert [v.id for v in got] == [a, b]
+    # Retention: the story's first item goes, the next one carries the story.
+    store.set_labels(b, add=["iran"], remove=[], now=NOW)
+    assert store.prune(NOW + timedelta(days=1)) == 3  # b is labelled: kept
+    assert store.count_items() == 1

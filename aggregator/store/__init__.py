@@ -12,6 +12,8 @@ def open_store(url: str) -> Store:
 
         return SQLiteStore(url[len("sqlite:///"):])
     if url.startswith(("postgresql://", "postgres://")):
-        raise ConfigError("database.url", "", "a supported database (PostgreSQL support is "
-                          "not built yet: use sqlite:///var/aggregator.db)", url.split("@")[-1])
+        # psycopg is an optional extra, imported only here: connect() says how to install it.
+        from aggregator.store.postgres import PostgresStore
+
+        return PostgresStore(url)
     raise ConfigError("database.url", "", "sqlite:///PATH or postgresql://...", repr(url))

@@ -1,0 +1,226 @@
+"""Several fetch workers on PostgreSQL against one on SQLite, on a loopback feed world.
+
+For each setup (SQLite with 1 worker; PostgreSQL with 1, 2 and 4 workers), a fresh
+database and two timed phases:
+
+1. cold ingest: every feed fetched for the first time, every entry stored;
+2. churn: the world publishes (a share of feeds get 1-3 new entries), every feed is made
+   due, and one pass over all of them runs (mostly 304s, the changed ones parsed).
+
+A worker is a process doing what the daemon's poll job does: ``fetch_pass`` with
+``claim_owner`` (feeds claimed with FOR UPDATE SKIP LOCKED and a lease) in batches until
+nothing is due, classification left out (it is its own job). Workers import everything
+and connect first, then all start on one signal; the clock runs from that signal until
+the last one exits. The feed world (bench/feedworld.py) runs in its own process.
+
+Run from the repository root (PostgreSQL from $AGGREGATOR_TEST_POSTGRES_URL, default
+postgresql://postgres@127.0.0.1:5432/test; each setup gets its own schema, dropped after):
+
+    .venv/bin/python -m bench.bench_postgres [--feeds 500] [--hosts 50] [--churn 0.2]
+        [--workers 1,2,4] [--batch 100]
+
+Reading the figures: on a 2-core machine the feed world, PostgreSQL and the workers
+share the cores, so parallel workers can at best roughly double throughput, and less once
+the CPU is full; feeds/s is what a deployment plans with, entries/s shows the storing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.feedworld import control, world_process
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVER = os.environ.get("AGGREGATOR_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+SETTINGS = """
+[database]
+url = "{url}"
+
+[fetch]
+concurrency = 50
+per_host = 2
+"""
+
+
+@dataclass(frozen=True)
+class Result:
+    engine: str
+    workers: int
+    phase: str
+    seconds: float
+    feeds: int
+    entries: int
+    failed: int  # feeds whose last fetch failed (an overloaded world times out)
+
+    @property
+    def feeds_per_s(self) -> float:
+        return self.feeds / self.seconds
+
+    @property
+    def entries_per_s(self) -> float:
+        return self.entries / self.seconds
+
+
+# -- one worker (a child process) ---------------------------------------------------------
+
+
+def worker(home: str, owner: str, batch: int) -> None:
+    from aggregator.config import load_config
+    from aggregator.instance import Instance
+    from aggregator.service import fetch_pass
+    from aggregator.store import open_store
+
+    config = load_config(Instance(Path(home)))
+    store = open_store(config.database_url)
+    import aggregator.fetch.http  # imported before the clock starts
+    import aggregator.parse.feeds  # noqa: F401
+
+    print("READY", flush=True)
+    sys.stdin.readline()  # GO
+    fetched = 0
+    while True:
+        s = fetch_pass(config, store, classify=False, limit=batch, claim_owner=owner)
+        n = s.feeds_ok + s.feeds_not_modified + s.feeds_failed
+        fetched += n
+        if n == 0:
+            break
+    store.close()
+    print(f"DONE {fetched}", flush=True)
+
+
+# -- the driver ------------------------------------------------------------------------------
+
+
+def run_workers(home: Path, count: int, batch: int) -> float:
+    procs = [subprocess.Popen(
+        [sys.executable, "-m", "bench.bench_postgres", "--worker", str(home), f"bench:{n}",
+         str(batch)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        for n in range(count)]
+    for p in procs:
+        assert p.stdout is not None
+        line = p.stdout.readline()
+        if not line.startswith("READY"):
+            raise RuntimeError(f"worker did not start: {line!r}")
+    start = time.perf_counter()
+    for p in procs:
+        assert p.stdin is not None
+        p.stdin.write("GO\n")
+        p.stdin.flush()
+    for p in procs:
+        p.communicate(timeout=600)
+        if p.returncode:
+            raise RuntimeError(f"worker failed with {p.returncode}")
+    return time.perf_counter() - start
+
+
+class Database:
+    """A fresh SQLite file or PostgreSQL schema, with plain-SQL access for the driver."""
+
+    def __init__(self, engine: str, directory: Path) -> None:
+        self.engine = engine
+        if engine == "sqlite":
+            self.url = f"sqlite:///{directory / 'var' / 'aggregator.db'}"
+        else:
+            import psycopg
+
+            self.schema = f"bench_{uuid.uuid4().hex[:10]}"
+            with psycopg.connect(SERVER, autocommit=True) as c:
+                c.execute(f"CREATE SCHEMA {self.schema}")
+            sep = "&" if "?" in SERVER else "?"
+            self.url = f"{SERVER}{sep}options=-csearch_path%3D{self.schema}"
+
+    def sql(self, statement: str) -> int:
+        if self.engine == "sqlite":
+            import sqlite3
+
+            with sqlite3.connect(self.url[len("sqlite:///"):]) as c:
+                row = c.execute(statement).fetchone()
+        else:
+            import psycopg
+
+            with psycopg.connect(self.url, autocommit=True) as c:
+                cur = c.execute(statement)
+                row = cur.fetchone() if cur.description else None
+        return int(row[0]) if row else 0
+
+    def drop(self) -> None:
+        if self.engine == "postgresql":
+            import psycopg
+
+            with psycopg.connect(SERVER, autocommit=True) as c:
+                c.execute(f"DROP SCHEMA {self.schema} CASCADE")
+
+
+def setup(engine: str, workers: int, port: int, urls: list[str], churn: float,
+          batch: int) -> list[Result]:
+    directory = Path(tempfile.mkdtemp(prefix=f"bench-{engine}-{workers}-"))
+    db = Database(engine, directory)
+    try:
+        shutil.copytree(ROOT / "config", directory / "config")
+        (directory / "var").mkdir(exist_ok=True)
+        (directory / "config" / "aggregator.toml").write_text(SETTINGS.format(url=db.url))
+        (directory / "config" / "feeds.toml").write_text("".join(
+            f'[[feed]]\nname = "f{n:05d}"\nurl = "{u}"\n' for n, u in enumerate(urls)))
+        out = []
+        seconds = run_workers(directory, workers, batch)
+        entries = db.sql("SELECT count(*) FROM item_sources")
+        failed = "SELECT count(*) FROM feeds WHERE last_error IS NOT NULL"
+        out.append(Result(engine, workers, "cold", seconds, len(urls), entries, db.sql(failed)))
+        control(port, f"_tick?churn={churn}")
+        db.sql("UPDATE feeds SET next_fetch_at = NULL")
+        seconds = run_workers(directory, workers, batch)
+        after = db.sql("SELECT count(*) FROM item_sources")
+        out.append(Result(engine, workers, "churn", seconds, len(urls), after - entries,
+                          db.sql(failed)))
+        return out
+    finally:
+        db.drop()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        worker(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        return
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--feeds", type=int, default=500)
+    parser.add_argument("--hosts", type=int, default=50)
+    parser.add_argument("--churn", type=float, default=0.2)
+    parser.add_argument("--workers", default="1,2,4")
+    parser.add_argument("--batch", type=int, default=100)
+    args = parser.parse_args()
+    counts = [int(w) for w in args.workers.split(",")]
+    results: list[Result] = []
+    with world_process(args.feeds, args.hosts) as port:
+        urls = control(port, "_urls").split("\n")
+        print(f"{args.feeds} feeds on {args.hosts} hosts, churn {args.churn:.0%}, "
+              f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}", flush=True)
+        for engine, workers in [("sqlite", 1), *(("postgresql", w) for w in counts)]:
+            for r in setup(engine, workers, port, urls, args.churn, args.batch):
+                results.append(r)
+                print(f"  {r.engine:<10} x{r.workers}  {r.phase:<5}  {r.seconds:6.2f}s  "
+                      f"{r.feeds_per_s:7.1f} feeds/s  {r.entries_per_s:8.1f} entries/s "
+                      f"({r.entries} entries, {r.failed} feeds failed)", flush=True)
+    print("\nscaling on PostgreSQL (throughput relative to 1 worker; SQLite x1 for reference):")
+    for phase in ("cold", "churn"):
+        base = next(r for r in results if r.engine == "postgresql" and r.phase == phase
+                    and r.workers == counts[0])
+        lite = next(r for r in results if r.engine == "sqlite" and r.phase == phase)
+        row = "  ".join(f"x{r.workers}: {base.seconds / r.seconds:.2f}" for r in results
+                        if r.engine == "postgresql" and r.phase == phase)
+        print(f"  {phase:<5}  {row}   (sqlite x1: {base.seconds / lite.seconds:.2f})")
+
+
+if __name__ == "__main__":
+    main()

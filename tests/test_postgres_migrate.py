@@ -1,0 +1,98 @@
+"""``aggregator db migrate --to postgresql://...``: a SQLite instance copied into an empty
+PostgreSQL database reads back the same through the store, keeps its ids, searches the
+same, and a non-empty target is refused."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from pgschema import pg_url  # noqa: F401  (the fixture, through ``target``)
+
+from aggregator.store.base import Attempt
+from aggregator.store.postgres import PostgresStore
+from aggregator.store.sqlite import SQLiteStore
+from aggregator.types import Entry, FeedConfig, ItemQuery, TagScore
+
+NOW = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+TEXT = ("Officials from Moscow and Tehran met in Baku on Thursday to discuss the north south "
+        "transport corridor, rail links and a new gas swap arrangement")
+
+
+@pytest.fixture
+def target(request: pytest.FixtureRequest) -> str:
+    return str(request.getfixturevalue("pg_url"))
+
+
+def fill(store: SQLiteStore) -> None:
+    store.sync_feeds([FeedConfig("wire", "https://wire.example/rss", tags=("iran",)),
+                      FeedConfig("gazette", "https://gazette.example/atom")], NOW)
+    wire, gazette = store.feeds(["wire"])[0], store.feeds(["gazette"])[0]
+    entries = [Entry(key=f"k{n}", title=f"Story {n} about Téhéran", url=f"https://x.example/{n}",
+                     canonical_url=f"https://x.example/{n}", summary=f"{TEXT} number {n}",
+                     content_html="<p>x</p>", published=NOW - timedelta(hours=n),
+                     authors=("A. Writer",), categories=("Politics",), content_hash=f"h{n}")
+             for n in range(30)]
+    ids = store.save_entries(wire, entries, NOW).new_item_ids
+    store.save_entries(gazette, entries[:5], NOW + timedelta(minutes=5))  # second sources
+    store.write_model_tags([(i, [TagScore("russia-iran", 0.8, "model", "v1", ("corridor",))])
+                            for i in ids], NOW)
+    store.set_labels(ids[0], add=["caucasus"], remove=["russia-iran"], now=NOW)
+    store.update_feed(wire, Attempt(wire.id, NOW, 200, 12, 5000, None, "ok", 30))
+    store.claim_digest("desk", NOW, "me", NOW, NOW)
+    store.complete_digest("desk", NOW, "me", [(("desk@example.org",), tuple(ids[:3]), "<m@x>")],
+                          NOW)
+    store.set_meta("labels_at_training", "1")
+
+
+def migrate(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR_")}
+    return subprocess.run([sys.executable, "-m", "aggregator", "--home", str(home), "db",
+                           "migrate", *args], capture_output=True, text=True, env=env,
+                          timeout=120)
+
+
+def test_migrate_copies_everything_and_refuses_a_non_empty_target(
+        instance_dir: Path, target: str) -> None:
+    db = instance_dir / "var" / "aggregator.db"
+    with SQLiteStore(db) as source:
+        fill(source)
+    done = migrate(instance_dir, "--to", target, "--batch", "7")
+    assert done.returncode == 0, done.stderr
+    assert "counts match" in done.stdout and "items" in done.stdout
+
+    everything = ItemQuery(limit=None)
+    with SQLiteStore(db) as source, PostgresStore(target) as copy:
+        assert copy.feeds(include_inactive=True) == source.feeds(include_inactive=True)
+        assert copy.query_items(everything) == source.query_items(everything)
+        ids = [v.id for v in source.query_items(everything)]
+        assert copy.items_by_ids(ids) == source.items_by_ids(ids)
+        assert copy.labelled_examples() == source.labelled_examples()
+        wire = source.feeds(["wire"])[0]
+        assert copy.attempts(wire.id) == source.attempts(wire.id)
+        assert copy.delivered("desk@example.org", ids) == source.delivered("desk@example.org", ids)
+        assert copy.last_digest("desk") == source.last_digest("desk") == NOW
+        assert copy.get_meta("labels_at_training") == "1"
+        assert copy.tag_counts(None, NOW) == source.tag_counts(None, NOW)
+        search = ItemQuery(search="teheran story", limit=None)
+        assert [v.id for v in copy.query_items(search)] == [v.id for v in source.query_items(search)]
+        assert len(copy.query_items(search)) == 30
+        # New rows continue after the copied ids.
+        (new,) = copy.save_entries(copy.feeds(["wire"])[0], [Entry(
+            key="late", title="Late", url=None, canonical_url=None, summary="s",
+            content_html="", published=NOW, content_hash="l")], NOW).new_item_ids
+        assert new > max(ids)
+
+    again = migrate(instance_dir, "--to", target)
+    assert again.returncode != 0
+    assert "is not empty" in again.stderr and again.stderr.count("\n") == 1
+
+
+def test_migrate_wants_a_postgresql_target(instance_dir: Path) -> None:
+    SQLiteStore(instance_dir / "var" / "aggregator.db").close()
+    done = migrate(instance_dir, "--to", "sqlite:///elsewhere.db")
+    assert done.returncode == 2 and "--to must be a postgresql:// URL" in done.stderr
