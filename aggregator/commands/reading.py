@@ -1,0 +1,213 @@
+"""query, show and tags without click: their options (defined once) and their bodies.
+
+These run in shell loops, so ``aggregator.launch`` runs them straight from a plain command
+line without importing click; ``aggregator.commands.query`` wraps the same bodies and
+options as click commands for everything else (help, errors in the command line). A body
+gets what click would pass: ``Context`` and one keyword per option.
+
+Imports here are of sqlite3, json and tomllib's size; rich only for a table on a terminal.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+from aggregator.errors import UsageError
+from aggregator.launch import Param
+
+if TYPE_CHECKING:
+    from aggregator.launch import Context
+
+FORMATS = ["table", "jsonl", "json", "csv", "urls"]
+FIELDS = ["id", "title", "url", "feed", "published", "summary", "categories", "tags"]
+
+QUERY = [
+    Param("saved", required=False, metavar="[SAVED]"),
+    Param("--tag", "tags", multiple=True, metavar="TAG", help="Has this tag (repeatable: all of them)."),
+    Param("--any-tag", "any_tags", multiple=True, metavar="TAG",
+          help="Has at least one of these tags (repeatable)."),
+    Param("--not-tag", "not_tags", multiple=True, metavar="TAG", help="Has not this tag (repeatable)."),
+    Param("--min-score", kind="float", low=0, high=1, help="Minimum score on the tags named."),
+    Param("--source", "sources", multiple=True, kind="choice", choices=["model", "rule", "user"],
+          help="Tags from this source only (repeatable)."),
+    Param("--feed", "feeds", multiple=True, metavar="NAME", help="From this feed (repeatable)."),
+    Param("--since", metavar="WHEN", help="Published since: 2026-11-20, 2026-11-20T08:00, 24h, 7d."),
+    Param("--until", metavar="WHEN", help="Published before (same forms as --since)."),
+    Param("--search", metavar="TEXT",
+          help='Full text over title and text (FTS5: "a phrase", OR, NOT, prefix*).'),
+    Param("--limit", kind="int", low=0, help="At most this many items; 0 for all. [default: 50]"),
+    Param("--sort", kind="choice", choices=["date", "score"], help="Newest first, or best score first."),
+    Param("--format", "fmt", kind="choice", choices=FORMATS,
+          help="Default: table on a terminal, jsonl when piped."),
+    Param("--fields", metavar="F,F", help=f"Columns to print, of: {','.join(FIELDS)}."),
+    Param("--save", metavar="NAME", help="Save these filters as NAME in config/queries.toml."),
+]
+
+SHOW = [
+    Param("item_id", kind="int"),
+    Param("--format", "fmt", kind="choice", choices=["text", "json"],
+          help="Default: text on a terminal, json when piped."),
+]
+
+TAGS = [
+    Param("--since", metavar="WHEN", default="14d", show_default=True,
+          help="Count items published since: 2026-11-01, 7d, 2w."),
+    Param("--format", "fmt", kind="choice", choices=["table", "jsonl"],
+          help="Default: table on a terminal, jsonl when piped."),
+]
+
+
+def _when(option: str, value: str | None) -> Any:
+    from aggregator.timeutil import parse_when, utcnow
+
+    if not value:
+        return None
+    try:
+        return parse_when(value, utcnow())
+    except ValueError as e:
+        raise UsageError(f"{option}: {e}") from None
+
+
+def _known_tags(ctx: Context, store: Any) -> list[str]:
+    from aggregator.instance import SHIPPED_CONFIG, read_toml
+
+    inst = ctx.instance
+    path = inst.taxonomy_file if inst.taxonomy_file.exists() else SHIPPED_CONFIG / "taxonomy.toml"
+    names = [t.get("name") for t in read_toml(path, inst).get("tag", []) if isinstance(t, dict)]
+    return sorted({*filter(None, names), *store.distinct_tags()})
+
+
+def _explain_empty(ctx: Context, store: Any, tags: list[str], feeds: list[str]) -> None:
+    """Nothing matched: a misspelt tag or feed is a usage error, not an empty answer.
+
+    Checked only when nothing matched, so a successful query never pays for it."""
+    from aggregator.service import suggest
+
+    if tags:
+        known = _known_tags(ctx, store)
+        for tag in tags:
+            if tag not in known:
+                raise UsageError(f"unknown tag {tag!r}{suggest(tag, known)}")
+    if feeds:
+        names = [f.name for f in store.feeds(include_inactive=True)]
+        for name in feeds:
+            if name not in names:
+                raise UsageError(f"unknown feed {name!r}{suggest(name, names)}")
+
+
+def story_requested() -> bool:
+    """Whether --story was given: only click knows that option (see commands/query.py),
+    so without click loaded it was not."""
+    click = sys.modules.get("click")
+    current = click.get_current_context(silent=True) if click is not None else None
+    return bool(current is not None and current.meta.get("story"))
+
+
+def run_query(ctx: Context, saved: str | None, save: str | None, fmt: str | None,
+              fields: str | None, **options: Any) -> None:
+    """Print tagged items, newest first. Exit 1 when nothing matches.
+
+    Filters combine with AND. SAVED runs a query saved with --save; options given beside
+    it override the saved ones.
+    """
+    from aggregator import saved_queries
+    from aggregator.types import ItemQuery
+
+    given = {k: v for k, v in options.items() if v not in (None, ())}
+    if save:
+        import click  # rare: saving is done once, not in a loop
+
+        saved_queries.save(ctx.instance, save, given)
+        click.echo(f"saved query {save!r} in {ctx.instance.display(ctx.instance.queries_file)}",
+                   err=True)
+    if saved:
+        given = {**saved_queries.load(ctx.instance, saved), **given}
+    limit = given.get("limit", 50)
+    q = ItemQuery(
+        tags=tuple(given.get("tags", ())), any_tags=tuple(given.get("any_tags", ())),
+        not_tags=tuple(given.get("not_tags", ())), min_score=given.get("min_score"),
+        sources=tuple(given.get("sources", ())), feeds=tuple(given.get("feeds", ())),
+        since=_when("--since", given.get("since")), until=_when("--until", given.get("until")),
+        search=given.get("search"), limit=limit or None, sort=given.get("sort", "date"))
+    chosen = _fields(fields)
+    store = ctx.store()
+    stories = None
+    try:
+        if story_requested():  # one row per story, with the story's sources (see Store.query_stories)
+            rows = store.query_stories(q)
+            items = [item for item, _ in rows]
+            stories = {item.id: s for item, s in rows}
+        else:
+            items = store.query_items(q)
+        if not items:
+            _explain_empty(ctx, store, [*q.tags, *q.any_tags, *q.not_tags], list(q.feeds))
+    finally:
+        store.close()
+    fmt = fmt or ("table" if sys.stdout.isatty() else "jsonl")
+    _print(items, fmt, chosen, stories)
+    sys.exit(0 if items else 1)
+
+
+def _fields(spec: str | None) -> list[str]:
+    if not spec:
+        return FIELDS
+    chosen = [f.strip() for f in spec.split(",") if f.strip()]
+    for f in chosen:
+        if f not in FIELDS:
+            from aggregator.service import suggest
+
+            raise UsageError(f"--fields: unknown field {f!r}{suggest(f, FIELDS)}; "
+                             f"fields are {', '.join(FIELDS)}")
+    return chosen
+
+
+def _print(items: list[Any], fmt: str, fields: list[str],
+           stories: dict[int, Any] | None = None) -> None:
+    from aggregator import output
+
+    out = sys.stdout
+    if fmt == "jsonl":
+        output.write_jsonl(items, out, fields, stories)
+    elif fmt == "json":
+        output.write_json(items, out, fields, stories)
+    elif fmt == "csv":
+        output.write_csv(items, out, fields, stories)
+    elif fmt == "urls":
+        out.writelines(f"{i.url}\n" for i in items if i.url)
+    else:
+        output.print_table(items, fields=fields, stories=stories)
+
+
+def run_show(ctx: Context, item_id: int, fmt: str | None) -> None:
+    """Show one item whole: text, sources, tags with scores, model versions and reasons."""
+    from aggregator import output
+
+    store = ctx.store()
+    try:
+        item = store.get_item(item_id)
+    finally:
+        store.close()
+    if item is None:
+        raise UsageError(f"no item with id {item_id} (ids are in the first column of 'query')")
+    fmt = fmt or ("text" if sys.stdout.isatty() else "json")
+    if fmt == "json":
+        output.write_item_detail_json(item, sys.stdout)
+    else:
+        output.write_item_detail_text(item, sys.stdout)
+
+
+def run_tags(ctx: Context, since: str, fmt: str | None) -> None:
+    """Each tag with its item count and a per-day sparkline, so a spike stands out."""
+    from aggregator import output
+    from aggregator.timeutil import utcnow
+
+    start = _when("--since", since)
+    store = ctx.store()
+    try:
+        counts = store.tag_counts(start, utcnow())
+    finally:
+        store.close()
+    fmt = fmt or ("table" if sys.stdout.isatty() else "jsonl")
+    output.write_tag_counts(counts, start, utcnow(), fmt, sys.stdout)
+    sys.exit(0 if counts else 1)
