@@ -1,63 +1,24 @@
 """The command line: parse arguments, call one service function, print.
 
 Heavy modules are imported inside the commands that need them: a piped ``query`` pays for
-click, sqlite3 and json, not for pydantic, httpx, feedparser or scikit-learn.
+sqlite3 and json, not for pydantic, httpx, feedparser or scikit-learn, and a plain one not
+even for click (the console script is aggregator.launch:main, which comes here otherwise).
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from functools import wraps
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from aggregator.errors import AggregatorError
+# Defined click-free in launch.py, which runs query, show and tags without click; kept
+# importable from here for the commands.
+from aggregator.launch import Context, _fail, handle_errors
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _fail(message: str, code: int) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
-
-
-def handle_errors(fn: F) -> F:
-    """Errors a user can act on: one line on stderr and the error's exit code."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except AggregatorError as e:
-            _fail(str(e), e.exit_code)
-        except KeyboardInterrupt:
-            _fail("interrupted", 130)
-
-    return wrapper  # type: ignore[return-value]
-
-
-class Context:
-    def __init__(self, home: str | None) -> None:
-        self.home_option = home
-
-    @property
-    def instance(self):  # type: ignore[no-untyped-def]
-        from aggregator.instance import Instance
-
-        return Instance.locate(self.home_option)
-
-    def config(self):  # type: ignore[no-untyped-def]
-        from aggregator.config import load_config
-
-        return load_config(self.instance)
-
-    def store(self, url: str | None = None):  # type: ignore[no-untyped-def]
-        from aggregator.store import open_store
-
-        return open_store(url or self.instance.database_url())
-
+__all__ = ["COMMANDS", "Context", "_fail", "cli", "handle_errors", "main", "pass_ctx",
+           "progress_reporter"]
 
 pass_ctx = click.make_pass_decorator(Context)
 
@@ -119,6 +80,7 @@ COMMANDS = {
     "models": "aggregator.commands.models:models",
     "daemon": "aggregator.commands.daemon:daemon",
     "status": "aggregator.commands.daemon:status",
+    "db": "aggregator.commands.db:db",
 }
 
 

@@ -13,6 +13,7 @@ import fcntl
 import logging
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -121,6 +122,8 @@ class Daemon:
         self._classifier_version: str | None = None
         self._lock: DaemonLock | None = None
         self.scheduler: Any = None
+        # Who holds a feed's lease (and the retraining lease): unique across machines.
+        self.owner = f"{socket.gethostname()}:{os.getpid()}"
 
     @contextlib.contextmanager
     def _store(self) -> Iterator[Any]:
@@ -155,8 +158,9 @@ class Daemon:
         batch = self.config.settings.daemon.batch_size
         with self._store() as store:
             while not self.stop_event.is_set():
+                # Claimed, not just read: daemons sharing a PostgreSQL database split the feeds.
                 summary = fetch_pass(self.config, store, classify=False, limit=batch,
-                                     now=self.clock, stop=self.stop_event,
+                                     now=self.clock, stop=self.stop_event, claim_owner=self.owner,
                                      events=lambda name, fields: event(
                                          log, name, fields,
                                          logging.WARNING if fields.get("error") else logging.INFO))
@@ -202,6 +206,11 @@ class Daemon:
             labels = len(store.labelled_examples())
             trained_with = int(store.get_meta("labels_at_training") or 0)
             if labels == trained_with:
+                return
+            # Several daemons on one database: one retrains (the lease outlasts any training
+            # run; the others then find labels_at_training up to date).
+            if not store.claim_lease("retrain", self.owner, self.clock(), timedelta(hours=2)):
+                event(log, "retrain left to another daemon", {})
                 return
             result = train_default(self.config, store=store)
             store.set_meta("labels_at_training", str(labels))
@@ -273,6 +282,9 @@ class Daemon:
             self._lock.acquire(self.clock())
         started = self.clock()
         with self._store() as store:
+            if path is not None:
+                # SQLite: this daemon holds the only lock, so leases left are a dead one's.
+                store.release_leases()
             store.set_meta("daemon_started", to_iso(started))
             store.set_meta("daemon_pid", str(os.getpid()))
         self.scheduler = BackgroundScheduler(
@@ -310,6 +322,10 @@ class Daemon:
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         alive = [t for t in threads if t.is_alive()]
+        if not alive:
+            # Feeds claimed but not fetched go back now rather than when their lease ends.
+            with contextlib.suppress(AggregatorError), self._store() as store:
+                store.release_leases(self.owner)
         if self._lock is not None:
             self._lock.release()
         event(log, "stopped", {"abandoned_jobs": len(alive)})

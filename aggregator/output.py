@@ -9,18 +9,31 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from aggregator.timeutil import to_iso
 from aggregator.types import ItemView
+
+if TYPE_CHECKING:
+    from aggregator.store.base import Story
 
 ALL_FIELDS = ["id", "title", "url", "feed", "published", "summary", "categories", "tags"]
 _SPARKS = " ▁▂▃▄▅▆▇█"
 
 
-def item_json(item: ItemView, fields: Sequence[str] = ALL_FIELDS) -> dict[str, Any]:
+def story_json(story: Story) -> dict[str, Any]:
+    """The ``story`` field (``query --story`` only): id, how many items, every feed's
+    entry earliest first, and which feed published first."""
+    return {"id": story.id, "items": story.items,
+            "sources": [{"feed": s.feed, "url": s.url, "published": to_iso(s.published)}
+                        for s in story.sources],
+            "first": story.first}
+
+
+def item_json(item: ItemView, fields: Sequence[str] = ALL_FIELDS,
+              story: Story | None = None) -> dict[str, Any]:
     full = {
         "id": item.id,
         "title": item.title,
@@ -31,17 +44,26 @@ def item_json(item: ItemView, fields: Sequence[str] = ALL_FIELDS) -> dict[str, A
         "categories": list(item.categories),
         "tags": [{"tag": t.tag, "score": round(t.score, 4), "source": t.source} for t in item.tags],
     }
-    return full if fields is ALL_FIELDS else {f: full[f] for f in fields}
+    chosen = full if fields is ALL_FIELDS else {f: full[f] for f in fields}
+    if story is not None:  # only when asked for: existing readers see what they know
+        chosen["story"] = story_json(story)
+    return chosen
 
 
 def write_jsonl(items: Sequence[ItemView], out: IO[str] = sys.stdout,
-                fields: Sequence[str] = ALL_FIELDS) -> None:
-    out.writelines(json.dumps(item_json(i, fields), ensure_ascii=False) + "\n" for i in items)
+                fields: Sequence[str] = ALL_FIELDS,
+                stories: Mapping[int, Story] | None = None) -> None:
+    found = stories or {}
+    out.writelines(json.dumps(item_json(i, fields, found.get(i.id)), ensure_ascii=False) + "\n"
+                   for i in items)
 
 
 def write_json(items: Sequence[ItemView], out: IO[str] = sys.stdout,
-               fields: Sequence[str] = ALL_FIELDS) -> None:
-    json.dump([item_json(i, fields) for i in items], out, ensure_ascii=False, indent=2)
+               fields: Sequence[str] = ALL_FIELDS,
+               stories: Mapping[int, Story] | None = None) -> None:
+    found = stories or {}
+    json.dump([item_json(i, fields, found.get(i.id)) for i in items], out, ensure_ascii=False,
+              indent=2)
     out.write("\n")
 
 
@@ -50,22 +72,29 @@ def tags_text(item: ItemView, limit: int | None = None, sep: str = " ") -> str:
 
 
 def write_csv(items: Sequence[ItemView], out: IO[str] = sys.stdout,
-              fields: Sequence[str] = ALL_FIELDS) -> None:
+              fields: Sequence[str] = ALL_FIELDS,
+              stories: Mapping[int, Story] | None = None) -> None:
     import csv
 
     writer = csv.writer(out)
-    writer.writerow(fields)
+    extra = ["story_id", "story_items", "story_feeds", "first"] if stories is not None else []
+    writer.writerow([*fields, *extra])
     for item in items:
         row = item_json(item, fields)
         if "tags" in row:
             row["tags"] = tags_text(item, sep=";")
         if "categories" in row:
             row["categories"] = ";".join(item.categories)
-        writer.writerow([row[f] for f in fields])
+        cells = [row[f] for f in fields]
+        if stories is not None:
+            s = stories[item.id]
+            cells += [s.id, s.items, ";".join(dict.fromkeys(x.feed for x in s.sources)), s.first]
+        writer.writerow(cells)
 
 
 def print_table(items: Sequence[ItemView], title: str | None = None,
-                fields: Sequence[str] = ("id", "published", "feed", "title", "tags")) -> None:
+                fields: Sequence[str] = ("id", "published", "feed", "title", "tags"),
+                stories: Mapping[int, Story] | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -88,7 +117,10 @@ def print_table(items: Sequence[ItemView], title: str | None = None,
     for item in items:
         cells = {
             "id": str(item.id), "published": item.published.strftime("%Y-%m-%d"),
-            "feed": item.feed, "title": item.title, "url": item.url or "",
+            # A story: the feed that published first, and how many other entries.
+            "feed": item.feed if not stories or len(stories[item.id].sources) < 2 else
+            f"{stories[item.id].first} +{len(stories[item.id].sources) - 1}",
+            "title": item.title, "url": item.url or "",
             "summary": item.summary[:300], "categories": ", ".join(item.categories),
             "tags": tags_text(item, 6),
         }

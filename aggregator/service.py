@@ -12,7 +12,7 @@ import random
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aggregator.errors import ModelError, UsageError
@@ -160,7 +160,12 @@ def reclassify(store: Store, classifier: Classifier, *, since: datetime | None =
 
 
 def select_feeds(store: Store, config: Config, names: Sequence[str], all_feeds: bool,
-                 now: datetime) -> list[Feed]:
+                 now: datetime, *, claim_owner: str | None = None, limit: int | None = None,
+                 lease: timedelta | None = None) -> list[Feed]:
+    """Named feeds, all enabled feeds, or the due ones. With ``claim_owner`` (the daemon),
+    the due ones are claimed under a lease, so daemons sharing a database split them."""
+    if claim_owner is not None and not names and not all_feeds:
+        return store.claim_due_feeds(now, limit, claim_owner, lease or lease_for(config, limit))
     if names:
         known = {f.name: f for f in store.feeds()}
         for name in names:
@@ -172,22 +177,38 @@ def select_feeds(store: Store, config: Config, names: Sequence[str], all_feeds: 
     return store.due_feeds(now)
 
 
+def lease_for(config: Config, feeds: int | None) -> timedelta:
+    """How long a daemon may hold the feeds it claimed for one pass: twice the worst case
+    of fetching them (each wave of ``concurrency`` feeds taking ``total_timeout``), so a
+    slow pass keeps its feeds while a dead daemon's come back within minutes."""
+    import math
+
+    fetch = config.settings.fetch
+    waves = math.ceil((feeds or len(config.feeds) or 1) / fetch.concurrency) + 1
+    return 2 * waves * fetch.total_timeout
+
+
 def fetch_pass(config: Config, store: Store, *, names: Sequence[str] = (),
                all_feeds: bool = False, now: Callable[[], datetime] = utcnow,
                classifier: Classifier | None = None, classify: bool = True,
                progress: Progress | None = None, rand: random.Random | None = None,
                limit: int | None = None, stop: threading.Event | None = None,
-               events: EventSink | None = None) -> PassSummary:
+               events: EventSink | None = None, claim_owner: str | None = None) -> PassSummary:
     """One pass: fetch due (or named, or all) feeds, store what is new, tag it.
 
     ``stop`` (set by the daemon on SIGTERM) ends the pass early: fetches under way get
     ``[daemon] stop_timeout`` to finish, then are abandoned; an abandoned feed keeps its old
     state and stays due, so the next run fetches it again.
+
+    ``claim_owner`` (the daemon passes hostname:pid) claims the due feeds under a lease
+    instead of just reading them: several daemons on one PostgreSQL database then never
+    fetch the same feed at once, and a dead daemon's feeds are due again when it runs out.
     """
     import asyncio
 
     store.sync_feeds(config.feeds, now())
-    feeds = select_feeds(store, config, names, all_feeds, now())
+    feeds = select_feeds(store, config, names, all_feeds, now(), claim_owner=claim_owner,
+                         limit=limit)
     if limit is not None:
         feeds = feeds[:limit]
     started = now()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from aggregator.types import (
@@ -21,6 +21,7 @@ from aggregator.types import (
     ItemQuery,
     ItemToClassify,
     ItemView,
+    Source,
     TagScore,
 )
 
@@ -39,6 +40,18 @@ class TagCount:
     per_day: tuple[tuple[str, int], ...] = ()  # (YYYY-MM-DD, count), oldest first
 
 
+@dataclass(frozen=True)
+class Story:
+    """Near-identical items from several feeds, as one: ``id`` is its first item's id;
+    ``sources`` are every feed's entry for any of its items, earliest published first;
+    ``first`` is the feed that published first."""
+
+    id: int
+    items: int
+    sources: tuple[Source, ...]
+    first: str
+
+
 class Store(Protocol):
     url: str
 
@@ -48,6 +61,14 @@ class Store(Protocol):
     def sync_feeds(self, feeds: Sequence[FeedConfig], now: datetime) -> SyncResult: ...
     def feeds(self, names: Sequence[str] | None = None, *, include_inactive: bool = False) -> list[Feed]: ...
     def due_feeds(self, now: datetime, limit: int | None = None) -> list[Feed]: ...
+    # Several daemons on one database: take due feeds for ``owner`` until ``now + lease``
+    # (feeds another owner holds a live lease on are skipped); ``update_feed`` ends the
+    # lease, and a lease left by a daemon that died runs out on its own.
+    def claim_due_feeds(self, now: datetime, limit: int | None, owner: str,
+                        lease: timedelta) -> list[Feed]: ...
+    # Give leases back: an owner's (a daemon stopping), or all (owner None: a SQLite
+    # daemon starting, which holds the only lock, so any lease left is a dead one's).
+    def release_leases(self, owner: str | None = None) -> int: ...
     def update_feed(self, feed: Feed, attempt: Attempt | None = None, attempts_kept: int = 100) -> None: ...
     def set_feed_disabled(self, name: str, reason: str | None, now: datetime) -> bool: ...
     def attempts(self, feed_id: int, limit: int = 20) -> list[Attempt]: ...
@@ -59,6 +80,12 @@ class Store(Protocol):
     def write_model_tags(self, results: Sequence[tuple[int, Sequence[TagScore]]], now: datetime) -> int: ...
     def write_rule_tags(self, results: Sequence[tuple[int, Sequence[TagScore]]], now: datetime) -> int: ...
     def query_items(self, q: ItemQuery) -> list[ItemView]: ...
+    # One row per story: its earliest item, with the story (same filters as query_items;
+    # a story matches when any of its items does).
+    def query_stories(self, q: ItemQuery) -> list[tuple[ItemView, Story]]: ...
+    # Retention: delete items published and first seen before ``before``, except those a
+    # user labelled (sources, tags and search rows go with them); returns how many.
+    def prune(self, before: datetime) -> int: ...
     def get_item(self, item_id: int) -> ItemView | None: ...
     def tag_counts(self, since: datetime | None, now: datetime) -> list[TagCount]: ...
     def count_items(self) -> int: ...
@@ -91,3 +118,6 @@ class Store(Protocol):
     # key/value
     def get_meta(self, key: str) -> str | None: ...
     def set_meta(self, key: str, value: str) -> None: ...
+    # A job one daemon of several runs (retraining): True when ``owner`` holds the lease
+    # named ``name`` until ``now + lease`` (free, run out, or already its own).
+    def claim_lease(self, name: str, owner: str, now: datetime, lease: timedelta) -> bool: ...

@@ -6,15 +6,17 @@ of failing half-way), rows turned into domain types at this edge.
 
 from __future__ import annotations
 
+import html
 import json
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from aggregator.errors import StoreError
-from aggregator.store.base import SyncResult, TagCount
+from aggregator.store.base import Story, SyncResult, TagCount
 from aggregator.timeutil import from_iso, to_iso
 from aggregator.types import (
     Attempt,
@@ -30,7 +32,16 @@ from aggregator.types import (
 )
 
 MIGRATIONS = Path(__file__).parent / "migrations" / "sqlite"
+# Copies of a story are looked for among items published this long before or after it.
+STORY_WINDOW = timedelta(days=3)
 _PRECEDENCE = {"model": 0, "rule": 1, "user": 2}
+
+
+def _search_syntax_error(e: sqlite3.OperationalError) -> bool:
+    """FTS5 words its syntax errors variously ('fts5: syntax error', 'unterminated string',
+    'no such column'); what is not about locking or the disk is the user's expression."""
+    text = str(e).lower()
+    return not any(word in text for word in ("locked", "disk", "readonly", "busy"))
 
 
 def _iso(dt: datetime | None) -> str | None:
@@ -39,6 +50,15 @@ def _iso(dt: datetime | None) -> str | None:
 
 def _dt(text: str | None) -> datetime | None:
     return from_iso(text) if text else None
+
+
+def _fingerprint_columns(fp: int | None) -> tuple[int | None, ...]:
+    """simhash and its bands as stored (signed 64-bit; NULLs when there is none)."""
+    from aggregator.parse import dedupe  # numpy: only writers pay for it, never a query
+
+    if fp is None:
+        return (None,) * (1 + dedupe.BANDS)
+    return (dedupe.to_signed(fp), *dedupe.bands(fp))
 
 
 class SQLiteStore:
@@ -50,6 +70,10 @@ class SQLiteStore:
             # isolation_level=None: we issue BEGIN/COMMIT ourselves.
             self.conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None,
                                         check_same_thread=False)
+            if not self.conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone():
+                # Only takes before the first table (and before WAL writes the header):
+                # lets prune() give pages back (PRAGMA incremental_vacuum), no full VACUUM.
+                self.conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.execute("PRAGMA foreign_keys=ON")
@@ -178,6 +202,31 @@ class SQLiteStore:
             args.append(limit)
         return [self._feed(r) for r in self.conn.execute(sql, args)]
 
+    def claim_due_feeds(self, now: datetime, limit: int | None, owner: str,
+                        lease: timedelta) -> list[Feed]:
+        """Take due feeds for ``owner`` until ``now + lease`` (BEGIN IMMEDIATE makes the
+        select-and-mark one step); ``update_feed`` ends the lease."""
+        with self._tx() as c:
+            rows = c.execute(
+                "UPDATE feeds SET lease_owner = ?, lease_until = ? WHERE id IN ("
+                "SELECT id FROM feeds WHERE active = 1 AND disabled_at IS NULL "
+                "AND (next_fetch_at IS NULL OR next_fetch_at <= ?) "
+                "AND (lease_until IS NULL OR lease_until <= ?) "
+                "ORDER BY next_fetch_at, id LIMIT ?) "
+                f"RETURNING {self._FEED_COLUMNS}",
+                (owner, to_iso(now + lease), to_iso(now), to_iso(now),
+                 limit if limit else -1)).fetchall()
+        # RETURNING comes in no particular order: due order, as due_feeds gives it.
+        return sorted((self._feed(r) for r in rows),
+                      key=lambda f: (f.next_fetch_at is not None, f.next_fetch_at or now, f.id))
+
+    def release_leases(self, owner: str | None = None) -> int:
+        with self._tx() as c:
+            cur = c.execute("UPDATE feeds SET lease_owner = NULL, lease_until = NULL "
+                            "WHERE lease_owner IS NOT NULL AND (? IS NULL OR lease_owner = ?)",
+                            (owner, owner))
+            return cur.rowcount
+
     def update_feed(self, feed: Feed, attempt: Attempt | None = None,
                     attempts_kept: int = 100) -> None:
         with self._tx() as c:
@@ -187,7 +236,7 @@ class SQLiteStore:
                 "last_success_at = ?, last_full_fetch_at = ?, next_fetch_at = ?, "
                 "consecutive_failures = ?, failing_since = ?, last_error = ?, malformed = ?, "
                 "pending_redirect_url = ?, pending_redirect_count = ?, new_items_rate = ?, "
-                "ttl_s = ? WHERE id = ?",
+                "ttl_s = ?, lease_owner = NULL, lease_until = NULL WHERE id = ?",
                 (feed.url, _iso(feed.disabled_at), feed.disabled_reason, feed.title, feed.etag,
                  feed.last_modified, feed.body_hash, _iso(feed.last_fetched_at),
                  _iso(feed.last_success_at), _iso(feed.last_full_fetch_at),
@@ -231,54 +280,124 @@ class SQLiteStore:
         """Store a feed's entries: new ones inserted, changed ones updated, known ones left.
 
         Identity within the feed is the entry key; across feeds, the canonical URL: the same
-        story from a second feed becomes a second source of the same item.
+        story from a second feed becomes a second source of the same item. A new item whose
+        text is near-identical to another's published within ``STORY_WINDOW`` joins that
+        item's story (see ``_assign_story``); nothing is merged or deleted.
         """
+        from aggregator.parse import dedupe  # numpy: only writers pay for it, never a query
+        from aggregator.parse.normalize import stored_html
+
         new: list[int] = []
         updated: list[int] = []
         stamp = to_iso(now)
         with self._tx() as c:
+            known = self._known_entries(c, feed.id, [e.key for e in entries])
+            fresh: list[Entry] = []
+            changed: list[tuple[int, Entry]] = []
             for e in entries:
-                row = c.execute(
-                    "SELECT s.item_id, i.feed_id, i.content_hash FROM item_sources s "
-                    "JOIN items i ON i.id = s.item_id WHERE s.feed_id = ? AND s.entry_key = ?",
-                    (feed.id, e.key)).fetchone()
-                if row is not None:
-                    item_id, owner, old_hash = row
-                    # Only the feed that first carried an item rewrites it.
-                    if owner == feed.id and old_hash != e.content_hash:
-                        c.execute(
-                            "UPDATE items SET title = ?, url = ?, summary = ?, content_html = ?, "
-                            "authors = ?, categories = ?, language = ?, content_hash = ?, "
-                            "updated_at = ?, needs_classify = 1 WHERE id = ?",
-                            (e.title, e.url, e.summary, e.content_html,
-                             json.dumps(list(e.authors)), json.dumps(list(e.categories)),
-                             e.language, e.content_hash, stamp, item_id))
-                        c.execute("UPDATE item_sources SET title = ?, url = ? "
-                                  "WHERE feed_id = ? AND entry_key = ?",
-                                  (e.title, e.url, feed.id, e.key))
-                        updated.append(item_id)
+                row = known.get(e.key)
+                if row is None:
+                    fresh.append(e)
                     continue
-                item_id = None
+                item_id, owner, old_hash = row
+                # Only the feed that first carried an item rewrites it.
+                if owner == feed.id and old_hash != e.content_hash:
+                    c.execute(
+                        "UPDATE items SET title = ?, url = ?, summary = ?, content_html = ?, "
+                        "authors = ?, categories = ?, language = ?, content_hash = ?, "
+                        "updated_at = ?, needs_classify = 1 WHERE id = ?",
+                        (e.title, e.url, e.summary, stored_html(e.summary, e.content_html),
+                         json.dumps(list(e.authors)), json.dumps(list(e.categories)),
+                         e.language, e.content_hash, stamp, item_id))
+                    c.execute("UPDATE item_sources SET title = ?, url = ? "
+                              "WHERE feed_id = ? AND entry_key = ?",
+                              (e.title, e.url, feed.id, e.key))
+                    updated.append(item_id)
+                    changed.append((item_id, e))
+            # Fingerprints in one batch (numpy's cost is per call), only for what is new.
+            fps = dedupe.fingerprints([(e.title, e.summary) for e in fresh])
+            for e, fp in zip(fresh, fps, strict=True):
+                if e.key in known:  # the same key twice in one document: the first wins
+                    continue
+                target: int | None = None
                 if e.canonical_url:
                     found = c.execute("SELECT id FROM items WHERE canonical_url = ?",
                                       (e.canonical_url,)).fetchone()
-                    item_id = found[0] if found else None
-                if item_id is None:
-                    item_id = c.execute(
+                    target = found[0] if found else None
+                if target is None:
+                    cur = c.execute(
                         "INSERT INTO items (feed_id, canonical_url, url, title, summary, "
                         "content_html, published, date_is_fetch_time, authors, categories, "
-                        "language, content_hash, first_seen, updated_at) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (feed.id, e.canonical_url, e.url, e.title, e.summary, e.content_html,
+                        "language, content_hash, first_seen, updated_at, simhash, simhash_b0, "
+                        "simhash_b1, simhash_b2, simhash_b3) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (feed.id, e.canonical_url, e.url, e.title, e.summary,
+                         stored_html(e.summary, e.content_html),
                          to_iso(e.published), int(e.date_is_fetch_time),
                          json.dumps(list(e.authors)), json.dumps(list(e.categories)),
-                         e.language, e.content_hash, stamp, stamp)).lastrowid
-                    new.append(int(item_id))  # type: ignore[arg-type]
+                         e.language, e.content_hash, stamp, stamp,
+                         *_fingerprint_columns(fp)))
+                    target = int(cur.lastrowid or 0)
+                    new.append(target)
+                    if fp is not None:
+                        self._assign_story(c, target, fp, e.published)
                 c.execute(
                     "INSERT INTO item_sources (feed_id, entry_key, item_id, url, title, published, "
                     "first_seen) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (feed.id, e.key, item_id, e.url, e.title, to_iso(e.published), stamp))
+                    (feed.id, e.key, target, e.url, e.title, to_iso(e.published), stamp))
+                known[e.key] = (target, feed.id, e.content_hash)
+            if changed:
+                # A rewritten text gets a fresh fingerprint for later copies to match; the
+                # story it is in stays (story ids do not move under readers' feet).
+                fps = dedupe.fingerprints([(e.title, e.summary) for _, e in changed])
+                c.executemany(
+                    "UPDATE items SET simhash = ?, simhash_b0 = ?, simhash_b1 = ?, "
+                    "simhash_b2 = ?, simhash_b3 = ? WHERE id = ?",
+                    [(*_fingerprint_columns(fp), i) for (i, _), fp in zip(changed, fps, strict=True)])
         return IngestResult(tuple(new), tuple(updated))
+
+    @staticmethod
+    def _known_entries(c: sqlite3.Connection, feed_id: int,
+                       keys: Sequence[str]) -> dict[str, tuple[int, int, str]]:
+        """entry key -> (item id, the item's first feed, content hash), for keys stored."""
+        found: dict[str, tuple[int, int, str]] = {}
+        unique = list(dict.fromkeys(keys))
+        for n in range(0, len(unique), 500):  # well under SQLite's variable limit
+            chunk = unique[n:n + 500]
+            for key, item_id, owner, content_hash in c.execute(
+                    "SELECT s.entry_key, s.item_id, i.feed_id, i.content_hash FROM item_sources s "
+                    "JOIN items i ON i.id = s.item_id WHERE s.feed_id = ? AND s.entry_key IN "
+                    f"({','.join('?' * len(chunk))})", [feed_id, *chunk]):
+                found[key] = (item_id, owner, content_hash)
+        return found
+
+    @staticmethod
+    def _assign_story(c: sqlite3.Connection, item_id: int, fp: int, published: datetime) -> None:
+        """Put a new item in the story of its nearest near-duplicate, if any: one published
+        within ``STORY_WINDOW`` either way (feeds arrive in any order) whose fingerprint is
+        within ``dedupe.MAX_DISTANCE`` bits. Candidates come from the band indexes."""
+        from aggregator.parse import dedupe
+
+        low, high = to_iso(published - STORY_WINDOW), to_iso(published + STORY_WINDOW)
+        bands = dedupe.bands(fp)
+        rows = c.execute(
+            " UNION ".join(f"SELECT id, story_id, simhash FROM items WHERE simhash_b{n} = ? "
+                           "AND published BETWEEN ? AND ?" for n in range(dedupe.BANDS)),
+            [arg for band in bands for arg in (band, low, high)]).fetchall()
+        best: tuple[int, int] | None = None  # (distance, story id)
+        for other, story, simhash in rows:
+            if other == item_id:
+                continue
+            d = dedupe.distance(fp, dedupe.from_signed(simhash))
+            key = (d, story if story is not None else other)
+            if d <= dedupe.MAX_DISTANCE and (best is None or key < best):
+                best = key
+        if best is None:
+            return
+        story = best[1]
+        # The story's first item carries its own id too, so members are one index lookup.
+        c.execute("UPDATE items SET story_id = ? WHERE id = ? AND story_id IS NULL", (story, story))
+        c.execute("UPDATE items SET story_id = ? WHERE id = ?", (story, item_id))
 
     _CLASSIFY_SELECT = (
         "SELECT i.id, i.title, i.summary, i.categories, "
@@ -362,7 +481,9 @@ class SQLiteStore:
         "i.content_html, i.authors, i.language, i.date_is_fetch_time "
         "FROM items i JOIN feeds f ON f.id = i.feed_id ")
 
-    def query_items(self, q: ItemQuery) -> list[ItemView]:
+    @staticmethod
+    def _item_filters(q: ItemQuery) -> tuple[list[str], list[object]]:
+        """The WHERE terms (over ``items i``) and their arguments for a query's filters."""
         where: list[str] = []
         args: list[object] = []
         score = "" if q.min_score is None else " AND t.score >= ?"
@@ -399,7 +520,15 @@ class SQLiteStore:
         if q.search:
             where.append("i.id IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ?)")
             args.append(q.search)
+        return where, args
+
+    def query_items(self, q: ItemQuery) -> list[ItemView]:
+        where, args = self._item_filters(q)
         sql = self._VIEW_SELECT + ("WHERE " + " AND ".join(where) if where else "")
+        return self._views(self._ordered(q, sql, args), with_sources=False)
+
+    def _ordered(self, q: ItemQuery, sql: str, args: list[object]) -> list[tuple]:
+        """Run a view query with the query's order and limit."""
         if q.sort == "score" and (q.tags or q.any_tags):
             ranked = list(q.tags or q.any_tags)
             sql += (" ORDER BY (SELECT max(t.score) FROM item_tags t WHERE t.item_id = i.id AND "
@@ -413,11 +542,55 @@ class SQLiteStore:
         try:
             rows = self.conn.execute(sql, args).fetchall()
         except sqlite3.OperationalError as e:
-            if q.search and "fts5" in str(e).lower():
+            if q.search and _search_syntax_error(e):
                 from aggregator.errors import UsageError
                 raise UsageError(f"bad --search expression {q.search!r}: {e}") from None
             raise
-        return self._views(rows, with_sources=False)
+        return rows
+
+    def query_stories(self, q: ItemQuery) -> list[tuple[ItemView, Story]]:
+        """One row per story that has an item matching the filters: the story's earliest
+        published item, with the story's sources. Order and limit apply to stories."""
+        where, args = self._item_filters(q)
+        hits = ("SELECT DISTINCT coalesce(i.story_id, i.id) FROM items i"
+                + (" WHERE " + " AND ".join(where) if where else ""))
+        # A story's first item has story_id = its own id (or NULL when alone), so members
+        # are an index lookup each way; the head is the earliest published of them.
+        sql = (f"WITH hits (sid) AS ({hits}), heads AS (SELECT id FROM (SELECT m.id, "
+               "row_number() OVER (PARTITION BY coalesce(m.story_id, m.id) "
+               "ORDER BY m.published, m.id) AS rn FROM items m "
+               "WHERE m.id IN (SELECT sid FROM hits) OR m.story_id IN (SELECT sid FROM hits)) "
+               "WHERE rn = 1) " + self._VIEW_SELECT + "WHERE i.id IN (SELECT id FROM heads)")
+        views = self._views(self._ordered(q, sql, args), with_sources=False)
+        stories = self._stories([v.id for v in views])
+        return [(v, stories[v.id]) for v in views]
+
+    def _stories(self, item_ids: Sequence[int]) -> dict[int, Story]:
+        """The story of each of these items, keyed by the item id."""
+        if not item_ids:
+            return {}
+        marks = ",".join("?" * len(item_ids))
+        of = dict(self.conn.execute(
+            f"SELECT id, coalesce(story_id, id) FROM items WHERE id IN ({marks})", item_ids))
+        sids = sorted(set(of.values()))
+        smarks = ",".join("?" * len(sids))
+        members: dict[int, set[int]] = {}
+        sources: dict[int, list[Source]] = {}
+        for sid, item_id, feed, url, published, first_seen in self.conn.execute(
+                "SELECT coalesce(i.story_id, i.id), i.id, f.name, s.url, s.published, "
+                "s.first_seen FROM items i JOIN item_sources s ON s.item_id = i.id "
+                f"JOIN feeds f ON f.id = s.feed_id WHERE i.id IN ({smarks}) "
+                f"OR i.story_id IN ({smarks}) ORDER BY s.published, s.first_seen, f.name",
+                [*sids, *sids]):
+            members.setdefault(sid, set()).add(item_id)
+            sources.setdefault(sid, []).append(
+                Source(feed, url, from_iso(published), from_iso(first_seen)))
+        out = {}
+        for item_id, sid in of.items():
+            found = sources.get(sid, [])
+            out[item_id] = Story(sid, len(members.get(sid, ())), tuple(found),
+                                 found[0].feed if found else "")
+        return out
 
     def _views(self, rows: list[tuple], *, with_sources: bool) -> list[ItemView]:
         if not rows:
@@ -439,7 +612,10 @@ class SQLiteStore:
         return [ItemView(
             id=r[0], title=r[1], url=r[2], feed=r[3], published=from_iso(r[4]), summary=r[5],
             categories=tuple(json.loads(r[6])), tags=tuple(tags[r[0]]),
-            sources=tuple(sources[r[0]]), content_html=r[7], authors=tuple(json.loads(r[8])),
+            # No HTML is stored when it had no markup (normalize.stored_html): it is the
+            # text, escaped (normalize.display_html, inlined: queries must not load nh3).
+            sources=tuple(sources[r[0]]), content_html=r[7] or html.escape(r[5], quote=False),
+            authors=tuple(json.loads(r[8])),
             language=r[9], date_is_fetch_time=bool(r[10])) for r in rows]
 
     def get_item(self, item_id: int) -> ItemView | None:
@@ -463,8 +639,11 @@ class SQLiteStore:
             args.append(to_iso(since))
         per_day: dict[str, list[tuple[str, int]]] = {}
         for tag, day, n in self.conn.execute(
-                "SELECT t.tag, substr(i.published, 1, 10) AS day, count(*) FROM item_tags t "
-                f"JOIN items i ON i.id = t.item_id WHERE 1=1{cond} GROUP BY t.tag, day "
+                # CROSS JOIN keeps items outside: the date range on the items_published
+                # index (covering), then each item's tags by primary key. Left to itself,
+                # without ANALYZE statistics, SQLite scans every tag row and reads every item.
+                "SELECT t.tag, substr(i.published, 1, 10) AS day, count(*) FROM items i "
+                f"CROSS JOIN item_tags t ON t.item_id = i.id WHERE 1=1{cond} GROUP BY t.tag, day "
                 "ORDER BY t.tag, day", args):
             per_day.setdefault(tag, []).append((day, n))
         counts = [TagCount(tag, sum(n for _, n in days), tuple(days))
@@ -650,12 +829,69 @@ class SQLiteStore:
         try:
             rows = self.conn.execute(sql, args).fetchall()
         except sqlite3.OperationalError as e:
-            if q.search and "fts5" in str(e).lower():
+            if q.search and _search_syntax_error(e):
                 from aggregator.errors import ConfigError
                 raise ConfigError("config/queries.toml", "search", "an FTS5 expression",
                                   f"{q.search!r} ({e})") from None
             raise
-        return self._views(rows, with_sources=True)
+        return self._collapse_stories(self._views(rows, with_sources=True))
+
+    def _collapse_stories(self, views: list[ItemView]) -> list[ItemView]:
+        """One view per story, in the order stories first appear: the story's first item
+        (its id is the story id, so the delivery ledger sees one id per story however
+        many copies arrive later) with every member's sources and each tag's best score."""
+        stories = self._stories([v.id for v in views])
+        if all(stories[v.id].items <= 1 for v in views):
+            return views
+        sids = list(dict.fromkeys(stories[v.id].id for v in views))
+        marks = ",".join("?" * len(sids))
+        story_of = dict(self.conn.execute(
+            f"SELECT id, coalesce(story_id, id) FROM items WHERE id IN ({marks}) "
+            f"OR story_id IN ({marks})", [*sids, *sids]))
+        rows = self.conn.execute(
+            self._VIEW_SELECT + f"WHERE i.id IN ({','.join('?' * len(story_of))}) ORDER BY i.id",
+            list(story_of)).fetchall()
+        members: dict[int, list[ItemView]] = {}
+        for m in self._views(rows, with_sources=False):
+            members.setdefault(story_of[m.id], []).append(m)
+        out = []
+        for sid in sids:
+            # Ordered by id: the first is the story's (after a prune, the next one).
+            group = members[sid]
+            best: dict[str, TagScore] = {}
+            for m in group:
+                for t in m.tags:
+                    if t.tag not in best or t.score > best[t.tag].score:
+                        best[t.tag] = t
+            tags = tuple(sorted(best.values(), key=lambda t: (-t.score, t.tag)))
+            sources = next(stories[v.id].sources for v in views if stories[v.id].id == sid)
+            out.append(replace(group[0], tags=tags, sources=sources))
+        return out
+
+    # -- retention ----------------------------------------------------------------------
+
+    def prune(self, before: datetime) -> int:
+        """Delete items published and first seen before ``before``, except those a user
+        labelled (the labels are training data). Sources, tags, search rows and delivery
+        records go with them (ON DELETE CASCADE and the FTS trigger); the free pages go
+        back to the file system. Returns how many items were deleted."""
+        cut = to_iso(before)
+        with self._tx() as c:
+            removed = c.execute(
+                "DELETE FROM items WHERE published < ? AND first_seen < ? "
+                "AND id NOT IN (SELECT item_id FROM labels)", (cut, cut)).rowcount
+            # Members left behind by a deleted first item: the earliest remaining one
+            # becomes the story's id (computed first, then written, so no row sees a
+            # half-updated story).
+            moves = c.execute(
+                "SELECT story_id, min(id) FROM items WHERE story_id IS NOT NULL "
+                "AND story_id NOT IN (SELECT id FROM items) GROUP BY story_id").fetchall()
+            c.executemany("UPDATE items SET story_id = ? WHERE story_id = ?",
+                          [(new, old) for old, new in moves])
+        # Each step of this pragma frees one page, and execute() steps once:
+        # executescript runs it to the end.
+        self.conn.executescript("PRAGMA incremental_vacuum;")
+        return int(removed)
 
     # -- key/value ----------------------------------------------------------------------
 
@@ -667,3 +903,13 @@ class SQLiteStore:
         with self._tx() as c:
             c.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
                       "SET value = excluded.value", (key, value))
+
+    def claim_lease(self, name: str, owner: str, now: datetime, lease: timedelta) -> bool:
+        """A lease in the meta table, as '<until, ISO> <owner>': ISO times sort as text."""
+        with self._tx() as c:
+            cur = c.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
+                "SET value = excluded.value WHERE substr(meta.value, 1, 20) <= ? "
+                "OR substr(meta.value, 22) = ?",
+                (f"lease:{name}", f"{to_iso(now + lease)} {owner}", to_iso(now), owner))
+            return cur.rowcount == 1
