@@ -244,7 +244,7 @@ class Daemon:
                       id="classify", next_run_time=datetime.now(UTC) + timedelta(seconds=1))
         for sub in s.digest:
             hour, minute = sub.at.split(":")
-            sched.add_job(self._guard(f"digest {sub.name}", lambda n=sub.name: self.digest([n])),
+            sched.add_job(self._guard(f"digest {sub.name}", self._digest_job(sub.name)),
                           CronTrigger(hour=int(hour), minute=int(minute),
                                       day_of_week=",".join(sub.days), timezone=sub.timezone),
                           id=f"digest:{sub.name}")
@@ -252,6 +252,9 @@ class Daemon:
                       IntervalTrigger(seconds=s.daemon.retrain_every.total_seconds()), id="retrain")
         sched.add_job(self._guard("maintenance", self.maintenance), IntervalTrigger(days=1),
                       id="maintenance")
+
+    def _digest_job(self, name: str) -> Callable[[], None]:
+        return lambda: self.digest([name])
 
     def _catch_up_digests(self) -> None:
         """A digest missed while the daemon was down goes out once now, within the grace

@@ -68,7 +68,7 @@ def models_dir(config: Config) -> Any:
 
 def load_classifier(config: Config, *, train_if_missing: bool = True,
                     progress: Progress | None = None) -> Classifier:
-    from classifiers.train import load_current
+    from classifiers.model_store import load_current
 
     directory = models_dir(config)
     try:
@@ -96,7 +96,8 @@ def train_default(config: Config, *, extra: Sequence[Any] = (), use_starter: boo
     """Train from the starter corpus, extra JSONL files and the users' labels; save it."""
     from pathlib import Path
 
-    from classifiers.train import read_jsonl, save_version, starter_examples, train
+    from classifiers.model_store import save_version
+    from classifiers.train import read_jsonl, starter_examples, train
 
     examples: list[Any] = list(starter_examples()) if use_starter else []
     for path in [*config.settings.classifier.extra_data, *extra]:
@@ -405,7 +406,7 @@ def status(config: Config, store: Store, now: datetime) -> dict[str, Any]:
     counts = store.tag_counts(midnight, now)
     model: dict[str, Any] = {"version": None}
     try:
-        from classifiers.train import load_current
+        from classifiers.model_store import load_current
 
         current = load_current(models_dir(config))
         if current is not None:

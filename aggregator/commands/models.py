@@ -218,15 +218,25 @@ def models() -> None:
 @handle_errors
 def models_list(ctx: Context) -> None:
     """Every saved version, the current one marked."""
-    from classifiers.train import list_versions
+    import json as _json
 
     from aggregator.service import models_dir
+    from classifiers.model import MODEL_JSON
+    from classifiers.model_store import current_version, list_versions
 
-    for v in list_versions(models_dir(ctx.config())):
-        mark = "*" if v.get("current") else " "
-        scores = v.get("summary", "")
-        click.echo(f"{mark} {v['version']}  {v.get('created', '')}  {v.get('n_train', '')} "
-                   f"examples  {scores}")
+    directory = models_dir(ctx.config())
+    current = current_version(directory)
+    versions = list_versions(directory)
+    if not versions:
+        click.echo(f"no models in {directory}: train one with 'aggregator train'", err=True)
+        sys.exit(1)
+    for version in versions:
+        meta = _json.loads((directory / version / MODEL_JSON).read_text()).get("meta", {})
+        cv = meta.get("cv", {})
+        f1 = [s.get("f1", 0.0) for s in cv.values() if isinstance(s, dict)]
+        mean = f"mean CV F1 {sum(f1) / len(f1):.3f}" if f1 else ""
+        mark = "*" if version == current else " "
+        click.echo(f"{mark} {version}  {meta.get('n_train', '?')} examples  {mean}")
 
 
 @models.command("use")
@@ -235,12 +245,11 @@ def models_list(ctx: Context) -> None:
 @handle_errors
 def models_use(ctx: Context, version: str) -> None:
     """Make VERSION the current model (then: aggregator reclassify)."""
-    from classifiers.train import list_versions, use_version
-
     from aggregator.service import models_dir
+    from classifiers.model_store import list_versions, use_version
 
     directory = models_dir(ctx.config())
-    known = [v["version"] for v in list_versions(directory)]
+    known = list_versions(directory)
     if version not in known:
         from aggregator.service import suggest
 

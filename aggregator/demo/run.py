@@ -20,8 +20,6 @@ def _fresh_database(path: Path) -> None:
 
 def run_demo(instance: Instance, echo: Callable[[str], None] = print,
              table: bool = True) -> Path:
-    from classifiers.taxonomy import load_taxonomy
-
     from aggregator.config import Config, Settings
     from aggregator.demo import demo_feed_files, feed_name
     from aggregator.demo.server import FeedFileServer
@@ -30,6 +28,7 @@ def run_demo(instance: Instance, echo: Callable[[str], None] = print,
     from aggregator.store.sqlite import SQLiteStore
     from aggregator.timeutil import utcnow
     from aggregator.types import FeedConfig
+    from classifiers.taxonomy import load_taxonomy
 
     out_dir = instance.var_dir / "demo"
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,7 @@ import math
 import sys
 import time
 import zlib
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -323,7 +323,7 @@ class Fetcher:
             kind, message = INTERNAL, f"{type(e).__name__}: {e}"
         return self._failure(request, trail, kind, message)
 
-    async def fetch_all(self, requests: Iterable[FetchRequest]) -> AsyncIterator[FetchResponse]:
+    async def fetch_all(self, requests: Iterable[FetchRequest]) -> AsyncGenerator[FetchResponse, None]:
         """Fetch all, yielding each response as it completes; limits as in ``fetch``.
 
         Every request gets a task at once: they are cheap, and queueing inside the

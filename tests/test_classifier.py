@@ -1,0 +1,358 @@
+"""Behaviour of the classifiers package: taxonomy, data reading, model, persistence, store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from classifiers import (
+    DataError,
+    Doc,
+    Example,
+    TagModel,
+    TaxonomyError,
+    evaluate,
+    list_versions,
+    load_current,
+    load_taxonomy,
+    read_jsonl,
+    save_version,
+    starter_examples,
+    train,
+    use_version,
+)
+from classifiers.model_store import ModelStoreError
+from classifiers.probes import PROBES, check
+
+TAGS = [
+    "russia",
+    "iran",
+    "russia-iran",
+    "china",
+    "ukraine",
+    "israel",
+    "united-states",
+    "middle-east",
+    "caucasus",
+    "nuclear",
+    "sanctions",
+    "arms-transfers",
+    "energy",
+    "space",
+    "cyber",
+    "protests",
+    "diplomacy",
+    "analysis",
+    "news",
+]
+
+
+# ----------------------------------------------------------------------------- taxonomy
+
+
+def test_shipped_taxonomy_has_exactly_the_agreed_tags() -> None:
+    tax = load_taxonomy()
+    assert sorted(tax.names) == sorted(TAGS)
+    assert tax["russia-iran"].kind == "relationship"
+    assert tax["russia-iran"].parts == ("russia", "iran")
+    assert "Khamenei" in tax["iran"].names and "Kremlin" in tax["russia"].names
+    assert {t.kind for t in tax.tags} == {"region", "relationship", "theme", "genre"}
+
+
+def _write(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "taxonomy.toml"
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+_GOOD = """
+[[tag]]
+name = "russia"
+kind = "region"
+description = "Russia."
+names = ["Russia", "Moscow"]
+
+[[tag]]
+name = "iran"
+kind = "region"
+description = "Iran."
+names = ["Iran"]
+
+[[tag]]
+name = "energy"
+kind = "theme"
+description = "Energy."
+"""
+
+
+@pytest.mark.parametrize(
+    ("extra", "key", "expected", "found"),
+    [
+        (
+            '[[tag]]\nname = "x"\nkind = "place"\ndescription = "d"\n',
+            "tag[3].kind",
+            "one of region|relationship|theme|genre",
+            "'place'",
+        ),
+        ('[[tag]]\nname = "x"\nkind = "theme"\ndescription = "d"\ncolour = 1\n', "tag[3].colour", None, None),
+        (
+            '[[tag]]\nname = "x"\nkind = "theme"\ndescription = 5\n',
+            "tag[3].description",
+            "a string",
+            "integer 5",
+        ),
+        ('[[tag]]\nname = "iran"\nkind = "theme"\ndescription = "d"\n', "tag[3].name", None, "'iran'"),
+        (
+            '[[tag]]\nname = "ri"\nkind = "relationship"\ndescription = "d"\nparts = ["russia", "persia"]\n',
+            "tag[3].parts[1]",
+            "the name of a tag",
+            "'persia'",
+        ),
+        (
+            '[[tag]]\nname = "ri"\nkind = "relationship"\ndescription = "d"\nparts = ["russia", "energy"]\n',
+            "tag[3].parts[1]",
+            "a region tag",
+            None,
+        ),
+        (
+            '[[tag]]\nname = "x"\nkind = "region"\ndescription = "d"\nnames = "X"\n',
+            "tag[3].names",
+            None,
+            None,
+        ),
+    ],
+)
+def test_taxonomy_errors_name_file_key_expected_found(
+    tmp_path: Path, extra: str, key: str, expected: str | None, found: str | None
+) -> None:
+    path = _write(tmp_path, _GOOD + "\n" + extra)
+    with pytest.raises(TaxonomyError) as info:
+        load_taxonomy(path)
+    err = info.value
+    assert isinstance(err, ValueError)
+    assert err.file == str(path) and err.key == key
+    if expected is not None:
+        assert err.expected == expected
+    if found is not None:
+        assert err.found == found
+    text = str(err)
+    assert "\n" not in text
+    assert text == f"{path}: {key}: expected {err.expected}, found {err.found}"
+
+
+def test_taxonomy_error_message_format_matches_the_spec(tmp_path: Path) -> None:
+    path = _write(tmp_path, _GOOD + '\n[[tag]]\nname = "x"\nkind = "place"\ndescription = "d"\n')
+    with pytest.raises(
+        TaxonomyError,
+        match=r"tag\[3\]\.kind: expected one of region\|relationship\|theme\|genre, found 'place'$",
+    ):
+        load_taxonomy(path)
+
+
+def test_taxonomy_syntax_error_is_a_taxonomy_error(tmp_path: Path) -> None:
+    with pytest.raises(TaxonomyError) as info:
+        load_taxonomy(_write(tmp_path, "[[tag]\nname="))
+    assert info.value.key == "(syntax)"
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def test_read_jsonl_reads_rows_and_names_file_and_line_of_a_bad_one(tmp_path: Path) -> None:
+    path = tmp_path / "d.jsonl"
+    good = {"id": "1", "title": "T", "text": "x", "labels": ["a"], "categories": ["Analysis"]}
+    path.write_text(json.dumps(good) + "\n\n" + json.dumps({"id": "2", "title": "T", "text": "x"}) + "\n")
+    with pytest.raises(DataError, match=rf"^{path}:3: labels: expected"):
+        read_jsonl(path)
+    path.write_text(json.dumps(good) + "\n{not json\n")
+    with pytest.raises(DataError, match=rf"^{path}:2: invalid JSON"):
+        read_jsonl(path)
+    path.write_text(json.dumps(good) + "\n")
+    (ex,) = read_jsonl(path)
+    assert ex.labels == ("a",) and ex.categories == ("Analysis",) and ex.doc.id == "1"
+
+
+# ----------------------------------------------------------------------------- small synthetic models
+
+_TOPICS = {
+    "sport": ["match", "goal", "league", "coach", "striker", "season", "cup", "referee"],
+    "money": ["shares", "profit", "bank", "market", "investors", "earnings", "bond", "rates"],
+    "tech": ["software", "chip", "startup", "app", "cloud", "processor", "code", "devices"],
+}
+
+
+def _synthetic(n_per: int, seed: int = 0) -> list[Example]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for topic, words in _TOPICS.items():
+        for i in range(n_per):
+            picked = rng.choice(words, size=6).tolist()
+            filler = rng.choice(["the", "a", "on", "said", "new", "week", "after"], size=6).tolist()
+            text = " ".join(w for pair in zip(picked, filler, strict=True) for w in pair)
+            out.append(Example(f"{topic}-{i}", f"{picked[0]} {picked[1]} news", text, labels=(topic,)))
+    return out
+
+
+@pytest.fixture(scope="module")
+def single_model() -> TagModel:
+    return train(_synthetic(30), None)
+
+
+def test_single_label_data_gives_exactly_one_label(single_model: TagModel) -> None:
+    assert single_model.meta["single_label"] is True
+    assert set(single_model.tags) == {"sport", "money", "tech"}  # labels from data without taxonomy
+    docs = [Doc("a", "", ""), Doc("b", "cup final", "striker goal"), Doc("c", "x", "shares and software")]
+    preds = single_model.predict(docs)
+    assert [len(p.labels) for p in preds] == [1, 1, 1]
+    assert preds[1].labels == ("sport",)
+    assert all(0.0 <= s <= 1.0 for p in preds for s in p.scores.values())
+    result = evaluate(single_model, _synthetic(10, seed=1))
+    assert set(result) == {
+        "n",
+        "accuracy",
+        "micro_precision",
+        "micro_recall",
+        "micro_f1",
+        "macro_f1",
+        "per_label",
+    }
+    assert result["n"] == 30 and result["accuracy"] > 0.9
+    assert set(result["per_label"]["sport"]) == {"precision", "recall", "f1", "support"}
+
+
+def test_save_load_round_trip_is_identical_and_pickle_free(single_model: TagModel, tmp_path: Path) -> None:
+    path = single_model.save(tmp_path / "m")
+    assert sorted(p.name for p in path.iterdir()) == ["arrays.npz", "model.json"]
+    with np.load(path / "arrays.npz", allow_pickle=False) as z:
+        for key in z.files:
+            assert z[key].dtype != object
+    loaded = TagModel.load(path)
+    docs = [
+        Doc("x", "goal in the cup", "the coach said"),
+        Doc("y", "bank rates", "investors and bond market"),
+    ]
+    a, b = single_model.predict(docs), loaded.predict(docs)
+    assert [p.labels for p in a] == [p.labels for p in b]
+    for pa, pb in zip(a, b, strict=True):
+        assert pa.scores == pytest.approx(pb.scores, abs=1e-3)  # weights are stored as float16
+    assert loaded.version == single_model.version and loaded.meta == json.loads(json.dumps(single_model.meta))
+
+
+def test_metadata_records_provenance(single_model: TagModel) -> None:
+    meta = single_model.meta
+    assert meta["train_size"] == 90 and len(meta["train_sha256"]) == 64
+    assert set(meta["libraries"]) >= {"python", "numpy", "sklearn"}
+    assert set(meta["cv"]["per_tag"]["sport"]) >= {"precision", "recall", "f1", "threshold"}
+    version = single_model.version
+    assert len(version.split("-")) == 3 and len(version.split("-")[2]) == 8
+
+
+def test_model_store_versions_and_current(single_model: TagModel, tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    assert load_current(models) is None and list_versions(models) == []
+    save_version(single_model, models)
+    assert list_versions(models) == [single_model.version]
+    current = load_current(models)
+    assert current is not None and current.version == single_model.version
+    with pytest.raises(ModelStoreError):
+        use_version(models, "20000101-000000-deadbeef")
+    with pytest.raises(ModelStoreError):
+        save_version(single_model, models)  # same version twice
+
+
+# ----------------------------------------------------------------------------- the starter corpus
+
+
+@pytest.fixture(scope="module")
+def starter_model() -> TagModel:
+    examples = starter_examples()
+    if len(examples) < 200:
+        pytest.skip("starter corpus (classifiers/data/*.jsonl) not there yet")
+    return train(examples, load_taxonomy())
+
+
+# Written for this test, not taken from the corpus.
+RUSSIA_IRAN = Doc(
+    "t-ri",
+    "Tehran and Moscow sign deal on drone parts and grain",
+    "Iran's foreign minister Abbas Araghchi and Russian counterpart Sergei Lavrov met in Moscow on "
+    "Tuesday and signed an agreement to expand cooperation on drone components, wheat deliveries and "
+    "payments in national currencies. The Kremlin said Russia and Iran would coordinate to blunt Western "
+    "sanctions, while Iranian officials said joint production at a plant in Tatarstan would continue.",
+)
+TEHRAN_ONLY = Doc(
+    "t-teh",
+    "Tehran metro fares rise as city council approves budget",
+    "Tehran's city council voted on Monday to raise metro and bus fares by 30 percent, citing inflation "
+    "and the falling rial. The mayor said the extra revenue would pay for new carriages, while Iranian "
+    "lawmakers in the Majlis criticised the timing ahead of the Nowruz holiday.",
+)
+IRAN_ISRAEL = Doc(
+    "t-ii",
+    "Israel says it struck Iranian weapons shipment bound for Hezbollah",
+    "The Israeli military said its jets hit a convoy carrying Iranian-made rockets near the Syrian "
+    "border overnight. Prime Minister Netanyahu warned Tehran that Israel would act against any attempt "
+    "by the IRGC to rearm its allies, and Iran's foreign ministry condemned the strike as aggression.",
+)
+
+
+def test_starter_model_tags_a_fresh_russia_iran_paragraph(starter_model: TagModel) -> None:
+    ri, teh, ii = starter_model.predict([RUSSIA_IRAN, TEHRAN_ONLY, IRAN_ISRAEL])
+    assert {"russia-iran", "russia", "iran"} <= set(ri.labels)
+    assert "russia-iran" not in teh.labels and "iran" in teh.labels
+    assert "russia-iran" not in ii.labels and {"iran", "israel"} <= set(ii.labels)
+    assert ri.scores["russia-iran"] > 2 * max(teh.scores["russia-iran"], ii.scores["russia-iran"])
+
+
+def test_long_analysis_probe_gets_its_tags(starter_model: TagModel) -> None:
+    preds = starter_model.predict([p.doc for p in PROBES])
+    assert check({p.doc.id: pr.labels for p, pr in zip(PROBES, preds, strict=True)}) == []
+
+
+def test_relationships_imply_their_parts_and_reasons_explain_every_tag(starter_model: TagModel) -> None:
+    docs = [ex.doc for ex in starter_examples()[::3]] + [RUSSIA_IRAN, TEHRAN_ONLY, IRAN_ISRAEL]
+    preds = starter_model.predict(docs)
+    with_relation = [p for p in preds if "russia-iran" in p.labels]
+    assert with_relation  # the check below is not vacuous
+    for p in with_relation:
+        assert {"russia", "iran"} <= set(p.labels)
+    for p in preds:
+        assert set(p.reasons) == set(p.labels)
+        for reasons in p.reasons.values():
+            assert 1 <= len(reasons) <= 5 and all(isinstance(r, str) and r for r in reasons)
+    (ri,) = starter_model.predict([RUSSIA_IRAN])
+    assert any("iran+russia" in r for r in ri.reasons["russia-iran"])
+
+
+def test_relationship_without_a_named_part_is_dropped(starter_model: TagModel) -> None:
+    probs = np.zeros((1, len(starter_model.tags)))
+    tags = starter_model.tags
+    probs[0, tags.index("russia-iran")] = 0.99
+    probs[0, tags.index("russia")] = 0.99
+    named = np.zeros_like(probs, dtype=bool)
+    named[0, tags.index("russia")] = True
+    out = starter_model._assign(probs, named)  # iran not named at all: the relation goes
+    assert not out[0, tags.index("russia-iran")]
+    named[0, tags.index("iran")] = True  # iran named but below threshold: the part is added
+    out = starter_model._assign(probs, named)
+    assert out[0, tags.index("russia-iran")] and out[0, tags.index("iran")]
+
+
+def test_default_model_is_small_and_loads_fast(starter_model: TagModel, tmp_path: Path) -> None:
+    import time
+
+    path = starter_model.save(tmp_path / "default")
+    size = sum(p.stat().st_size for p in path.iterdir())
+    assert size <= 10_000_000
+    best = min(_timed_load(path, time.perf_counter) for _ in range(3))
+    assert best <= 0.150
+
+
+def _timed_load(path: Path, clock: object) -> float:
+    assert callable(clock)
+    t0 = clock()
+    TagModel.load(path)
+    return float(clock() - t0)
