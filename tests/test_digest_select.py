@@ -177,3 +177,20 @@ def test_recipients_with_the_same_items_share_one_message() -> None:
     groups = group_recipients(["x@a", "y@a", "z@a"],
                               {"x@a": (a, b), "y@a": (a, b), "z@a": (b,)})
     assert groups == [(("x@a", "y@a"), (a, b)), (("z@a",), (b,))]
+
+
+def test_an_item_sits_in_the_first_listed_tag_it_carries_not_its_best_scored() -> None:
+    from aggregator.digest.render import group_by_tag
+    from aggregator.types import ItemView, TagScore
+
+    def item(n: int, **tags: float) -> ItemView:
+        return ItemView(id=n, title=f"t{n}", url=None, feed="wire",
+                        published=datetime(2026, 11, 20, tzinfo=UTC), summary="",
+                        tags=tuple(TagScore(t.replace("_", "-"), s) for t, s in tags.items()))
+
+    items = [item(1, iran=1.0, russia_iran=0.9), item(2, iran=0.99), item(3, iran=0.4)]
+    sections = group_by_tag(items, ["russia-iran", "iran"], min_score=0.5)
+    assert [(s.tag, [i.id for i in s.items]) for s in sections] == [("iran", [2]),
+                                                                    ("russia-iran", [1])]
+    # Without an order, the best score decides.
+    assert [s.tag for s in group_by_tag(items[:1])] == ["iran"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from aggregator.instance import SHIPPED_CONFIG, Instance
 
@@ -16,6 +17,14 @@ from aggregator.instance import SHIPPED_CONFIG, Instance
 def _fresh_database(path: Path) -> None:
     for suffix in ("", "-wal", "-shm"):
         Path(str(path) + suffix).unlink(missing_ok=True)
+
+
+def _digest_order(taxonomy: Any) -> list[str]:
+    """The demo digest's sections: the relationship first, then themes, then regions;
+    genre (analysis / news) is not a section."""
+    kinds = {"relationship": 0, "theme": 1, "region": 2}
+    tags = [t for t in taxonomy.tags if t.kind in kinds]
+    return [t.name for t in sorted(tags, key=lambda t: kinds[t.kind])]
 
 
 def run_demo(instance: Instance, echo: Callable[[str], None] = print,
@@ -62,7 +71,7 @@ def run_demo(instance: Instance, echo: Callable[[str], None] = print,
             digest = Digest(
                 title="Demo digest: russia-iran and more", generated_at=utcnow(),
                 period_start=None, period_end=utcnow(),
-                sections=group_by_tag(digest_items, min_score=0.5),
+                sections=group_by_tag(digest_items, _digest_order(taxonomy), min_score=0.5),
                 focus_tags=("russia-iran",))
             html, text = render(digest, instance.templates_dir)
         finally:

@@ -55,9 +55,13 @@ class Digest:
 
 def group_by_tag(items: Sequence[ItemView], tags: Sequence[str] | None = None,
                  min_score: float = 0.0, untagged: str | None = None) -> tuple[Section, ...]:
-    """Sections by tag, most items first; an item sits in the section of its best tag only,
-    so a reader sees it once. Items without a qualifying tag are dropped, or gathered under
-    ``untagged`` when it is given (a saved query can select by feed or text alone)."""
+    """Sections by tag, most items first; an item sits in one section only, so a reader sees
+    it once: the first of ``tags`` (in the order the subscription lists them, so the most
+    specific can come first: ``["russia-iran", "iran"]``) that it carries at ``min_score``,
+    or its best-scored tag when no order is given. Items without a qualifying tag are
+    dropped, or gathered under ``untagged`` when it is given (a saved query can select by
+    feed or text alone)."""
+    rank = {t: n for n, t in enumerate(tags or ())}
     sections: dict[str, list[ItemView]] = {}
     seen: set[int] = set()
     for item in items:
@@ -69,7 +73,8 @@ def group_by_tag(items: Sequence[ItemView], tags: Sequence[str] | None = None,
             if untagged is not None:
                 sections.setdefault(untagged, []).append(item)
             continue
-        best = max(candidates, key=lambda t: (t.score, t.tag))
+        best = (min(candidates, key=lambda t: rank[t.tag]) if rank
+                else max(candidates, key=lambda t: (t.score, t.tag)))
         sections.setdefault(best.tag, []).append(item)
     ordered = sorted(sections.items(), key=lambda kv: (kv[0] == untagged, -len(kv[1]), kv[0]))
     return tuple(Section(tag, tuple(items)) for tag, items in ordered)
