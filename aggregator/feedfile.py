@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 import tomllib
 import unicodedata
 from collections.abc import Callable, Collection, Iterator, Sequence
@@ -227,6 +226,8 @@ def edit_file(path: Path, edit: Callable[[str], str]) -> None:
 
 def write_text_atomically(path: Path, text: str) -> None:
     """Replace the file in one step: a daemon reading it sees the old or the new, never half."""
+    import tempfile  # here, not at the top: it costs `feeds list` ~3 ms of imports
+
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:

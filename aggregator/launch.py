@@ -2,8 +2,8 @@
 
 ``aggregator query --tag T`` is typed dozens of times a day and run in loops, and importing
 click costs about as much as the whole query. So ``main`` first tries to read the command
-line itself, for the commands registered in ``FAST`` (query, show, tags) and only for plain
-forms: ``--home`` before the command, then that command's long options as ``--opt value``
+line itself, for the commands registered in ``FAST`` (query, show, tags, feeds list) and
+only for plain forms: ``--home`` before the command, then that command's long options as ``--opt value``
 or ``--opt=value`` and its arguments. The options are the ``Param`` lists the commands
 define once; ``aggregator.commands.query`` builds its click parameters from the same lists,
 so the two can never disagree on a name, type, range or default.
@@ -34,6 +34,9 @@ FAST = {
     "query": ("aggregator.commands.reading:run_query", "aggregator.commands.reading:QUERY"),
     "show": ("aggregator.commands.reading:run_show", "aggregator.commands.reading:SHOW"),
     "tags": ("aggregator.commands.reading:run_tags", "aggregator.commands.reading:TAGS"),
+    # A group's subcommand, keyed by both words: the group takes no options of its own.
+    "feeds list": ("aggregator.commands.reading:run_feeds_list",
+                   "aggregator.commands.reading:FEEDS_LIST"),
 }
 
 
@@ -224,13 +227,19 @@ def _plain(argv: Sequence[str]) -> tuple[Callable[..., Any], str | None, dict[st
             return None
         home = text
         i += 1
-    if i == len(argv) or argv[i] not in FAST:
+    if i == len(argv):
+        return None
+    command = argv[i]
+    if command not in FAST and i + 1 < len(argv) and f"{command} {argv[i + 1]}" in FAST:
+        command = f"{command} {argv[i + 1]}"
+        i += 1
+    if command not in FAST:
         return None
     # click.Path(file_okay=False) rejects a regular file, from the option or the variable.
     checked = home if home is not None else os.environ.get("AGGREGATOR_HOME")
     if checked and os.path.isfile(checked):
         return None
-    body_ref, params_ref = FAST[argv[i]]
+    body_ref, params_ref = FAST[command]
     values = parse(argv[i + 1:], _resolve(params_ref))
     if values is None:
         return None

@@ -1,8 +1,8 @@
 """The commands run in shell loops stay light: no heavy import creeps onto their path.
 
 Each runs as the console script under ``python -X importtime`` (piped, so no terminal
-table) and the modules it imported are checked; a plain query, show or tags must not even
-import click (aggregator/launch.py runs them without it). Speed itself is measured by
+table) and the modules it imported are checked; a plain query, show, tags or feeds list
+must not even import click (aggregator/launch.py runs them without it). Speed itself is measured by
 bench/bench_query.py, not here.
 
 Also checks that the fast path reads a command line exactly as click does, whenever it
@@ -73,8 +73,9 @@ def _run(home: Path, *args: str) -> tuple[int, set[str], str]:
     (["show", "1", "--format", "json"], True),
     (["tags", "--since", "2026-11-01"], True),
     (["tags", "--since", "2026-11-01", "--format", "jsonl"], True),
-    (["feeds", "list"], False),
-    (["feeds", "list", "--format", "jsonl"], False),
+    (["feeds", "list"], True),
+    (["feeds", "list", "--format", "jsonl"], True),
+    (["feeds", "status"], False),
     (["query", "--tag", "iran", "-h"], False),  # help goes through click
 ])
 def test_read_commands_import_nothing_heavy(home: Path, args: list[str], plain: bool) -> None:
@@ -114,6 +115,8 @@ CASES = [
     ("show", ["1"]), ("show", ["x"]), ("show", []), ("show", ["1", "--format", "text"]),
     ("show", ["--format", "json", "12"]), ("show", ["1", "2"]), ("show", ["١٢"]),
     ("tags", []), ("tags", ["--since", "2w"]), ("tags", ["--format", "table"]),
+    ("feeds list", []), ("feeds list", ["--format", "table"]), ("feeds list", ["--format=jsonl"]),
+    ("feeds list", ["--format", "csv"]), ("feeds list", ["x"]), ("feeds list", ["-h"]),
 ])
 def test_fast_parse_agrees_with_click(command: str, args: list[str]) -> None:
     """Whatever the fast path accepts, click reads the same way; the rest it leaves alone."""
@@ -123,10 +126,15 @@ def test_fast_parse_agrees_with_click(command: str, args: list[str]) -> None:
     from aggregator.commands import reading
     from aggregator.launch import parse
 
-    fast = parse(args, {"query": reading.QUERY, "show": reading.SHOW, "tags": reading.TAGS}[command])
+    fast = parse(args, {"query": reading.QUERY, "show": reading.SHOW, "tags": reading.TAGS,
+                        "feeds list": reading.FEEDS_LIST}[command])
     if fast is None:
         return
-    cmd: click.Command = getattr(commands, command)
+    cmd: click.Command
+    if command == "feeds list":
+        from aggregator.commands.feeds import list_feeds as cmd
+    else:
+        cmd = getattr(commands, command)
     with cmd.make_context(command, list(args)) as ctx:
         assert ctx.params == fast
 
@@ -135,8 +143,10 @@ def test_plain_command_lines_take_the_fast_path() -> None:
     from aggregator.launch import _plain
 
     for argv in (["query", "--tag", "iran"], ["--home", "x", "query", "--limit", "5"],
-                 ["--home=x", "show", "3"], ["tags", "--format", "jsonl"]):
+                 ["--home=x", "show", "3"], ["tags", "--format", "jsonl"], ["feeds", "list"],
+                 ["--home", "x", "feeds", "list", "--format", "jsonl"]):
         assert _plain(argv) is not None, argv
-    for argv in (["--version"], ["-h"], ["--home", "x"], ["feeds", "list"], ["query", "-h"],
+    for argv in (["--version"], ["-h"], ["--home", "x"], ["feeds"], ["feeds", "status"],
+                 ["feeds", "--help", "list"], ["feeds", "list", "-h"], ["query", "-h"],
                  ["--home", "x", "--home", "y", "query"], ["--homes", "x", "query"]):
         assert _plain(argv) is None, argv

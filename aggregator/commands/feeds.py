@@ -12,7 +12,6 @@ database with sqlite3, import rich only to draw a table, and never create a data
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -21,11 +20,19 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from aggregator.cli import Context, handle_errors, pass_ctx
+from aggregator.commands import reading
+
+# The reading side lives in commands/reading.py, which the click-free fast path imports
+# (aggregator/launch.py runs a plain ``feeds list`` there); status and export use it too.
+from aggregator.commands.reading import emit_rows as _emit
+from aggregator.commands.reading import feed_state, state_text
+from aggregator.commands.reading import open_existing_store as _open_existing_store
+from aggregator.commands.reading import stored_feeds as _stored
 
 if TYPE_CHECKING:
     from aggregator.instance import Instance
     from aggregator.store.base import Attempt, Store
-    from aggregator.types import Feed, FeedConfig
+    from aggregator.types import Feed
 
 _format_option = click.option(
     "--format", "fmt", type=click.Choice(["table", "jsonl"]),
@@ -41,19 +48,12 @@ def feeds() -> None:
 
 
 @feeds.command("list")
-@_format_option
+@reading.FEEDS_LIST[0].click_decorator()  # --format, defined once for click and the fast path
 @pass_ctx
 @handle_errors
 def list_feeds(ctx: Context, fmt: str | None) -> None:
     """Print the feeds: name, url, tags, interval, state."""
-    from aggregator.feedfile import read_feeds
-
-    declared = read_feeds(ctx.instance)
-    stored = _stored(ctx)
-    rows = [list_row(f, stored.get(f.name)) for f in declared]
-    _emit(rows, fmt, ["name", "url*", "tags", "interval", "state"],
-          lambda r: [r["name"], r["url"], " ".join(r["tags"]), r["interval"] or "default",
-                     state_text(stored.get(r["name"]))])
+    reading.run_feeds_list(ctx, fmt)
 
 
 @feeds.command()
@@ -315,33 +315,6 @@ def disable(ctx: Context, names: tuple[str, ...], reason: str) -> None:
 # -- rows (pure) ---------------------------------------------------------------------
 
 
-def feed_state(feed: Feed | None) -> str:
-    """new | ok | failing | disabled."""
-    if feed is not None and not feed.enabled:
-        return "disabled"
-    if feed is None or (feed.last_fetched_at is None and not feed.consecutive_failures):
-        return "new"
-    return "failing" if feed.consecutive_failures else "ok"
-
-
-def state_text(feed: Feed | None) -> str:
-    state = feed_state(feed)
-    if feed is not None and state == "disabled":
-        return f"disabled: {feed.disabled_reason or 'by hand'}"
-    if feed is not None and state == "failing":
-        since = feed.failing_since or feed.last_fetched_at
-        return f"failing since {since:%Y-%m-%d}" if since else "failing"
-    return state
-
-
-def list_row(decl: FeedConfig, feed: Feed | None) -> dict[str, Any]:
-    from aggregator.timeutil import format_duration
-
-    return {"name": decl.name, "url": decl.url, "tags": list(decl.tags),
-            "interval": format_duration(decl.interval) if decl.interval else None,
-            "state": feed_state(feed)}
-
-
 def status_row(name: str, feed: Feed | None, attempts: Sequence[Attempt],
                now: datetime) -> dict[str, Any]:
     from aggregator.timeutil import to_iso
@@ -385,33 +358,6 @@ def new_items_per_day(attempts: Sequence[Attempt], now: datetime) -> float | Non
 
 def _when(iso: str | None, none: str = "") -> str:
     return iso.replace("T", " ")[:16] if iso else none
-
-
-def _emit(rows: list[dict[str, Any]], fmt: str | None, headers: list[str],
-          cells: Callable[[dict[str, Any]], list[str]]) -> None:
-    """JSON lines when piped (or asked), a rich table on a terminal.
-
-    Headers marked '*' take the width that is left and wrap; the others never wrap, so
-    names and dates stay whole and greppable.
-    """
-    fmt = fmt or ("table" if sys.stdout.isatty() else "jsonl")
-    if fmt == "jsonl":
-        import json
-
-        sys.stdout.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(header_style="bold", expand=False)
-    for header in headers:
-        if header.endswith("*"):
-            table.add_column(header[:-1], overflow="fold", ratio=1)
-        else:
-            table.add_column(header, no_wrap=True)
-    for r in rows:
-        table.add_row(*cells(r))
-    Console().print(table)
 
 
 def _check_names(names: Sequence[str], declared: Sequence[str]) -> None:
@@ -477,24 +423,3 @@ def _synced_store(ctx: Context, names: Sequence[str]) -> Store:
             store.close()
         raise
     return store
-
-
-def _open_existing_store(ctx: Context) -> Store | None:
-    """The store, or None when its SQLite file does not exist yet (reading creates nothing)."""
-    url = ctx.instance.database_url()
-    if url.startswith("sqlite:///"):
-        path = url[len("sqlite:///"):]
-        if path != ":memory:" and not Path(path).exists():
-            return None
-    store: Store = ctx.store(url)
-    return store
-
-
-def _stored(ctx: Context) -> dict[str, Feed]:
-    store = _open_existing_store(ctx)
-    if store is None:
-        return {}
-    try:
-        return {f.name: f for f in store.feeds()}
-    finally:
-        store.close()

@@ -1,4 +1,4 @@
-"""query, show and tags without click: their options (defined once) and their bodies.
+"""query, show, tags and feeds list without click: their options (defined once), bodies.
 
 These run in shell loops, so ``aggregator.launch`` runs them straight from a plain command
 line without importing click; ``aggregator.commands.query`` wraps the same bodies and
@@ -11,6 +11,7 @@ Imports here are of sqlite3, json and tomllib's size; rich only for a table on a
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aggregator.errors import UsageError
@@ -18,6 +19,8 @@ from aggregator.launch import Param
 
 if TYPE_CHECKING:
     from aggregator.launch import Context
+    from aggregator.store.base import Store
+    from aggregator.types import Feed, FeedConfig
 
 FORMATS = ["table", "jsonl", "json", "csv", "urls"]
 FIELDS = ["id", "title", "url", "feed", "published", "summary", "categories", "tags"]
@@ -53,6 +56,12 @@ SHOW = [
 TAGS = [
     Param("--since", metavar="WHEN", default="14d", show_default=True,
           help="Count items published since: 2026-11-01, 7d, 2w."),
+    Param("--format", "fmt", kind="choice", choices=["table", "jsonl"],
+          help="Default: table on a terminal, jsonl when piped."),
+]
+
+# ``feeds list``; the click command is commands/feeds.py's list_feeds.
+FEEDS_LIST = [
     Param("--format", "fmt", kind="choice", choices=["table", "jsonl"],
           help="Default: table on a terminal, jsonl when piped."),
 ]
@@ -211,3 +220,99 @@ def run_tags(ctx: Context, since: str, fmt: str | None) -> None:
     fmt = fmt or ("table" if sys.stdout.isatty() else "jsonl")
     output.write_tag_counts(counts, start, utcnow(), fmt, sys.stdout)
     sys.exit(0 if counts else 1)
+
+
+# -- feeds list ------------------------------------------------------------------------
+# Here rather than in commands/feeds.py (which is click through and through) so that the
+# fast path can run it; feeds.py imports these for ``feeds status`` too.
+
+
+def run_feeds_list(ctx: Context, fmt: str | None) -> None:
+    """Print the feeds: name, url, tags, interval, state."""
+    from aggregator.feedfile import read_feeds
+
+    declared = read_feeds(ctx.instance)
+    stored = stored_feeds(ctx)
+    rows = [list_row(f, stored.get(f.name)) for f in declared]
+    emit_rows(rows, fmt, ["name", "url*", "tags", "interval", "state"],
+          lambda r: [r["name"], r["url"], " ".join(r["tags"]), r["interval"] or "default",
+                     state_text(stored.get(r["name"]))])
+
+
+def feed_state(feed: Feed | None) -> str:
+    """new | ok | failing | disabled."""
+    if feed is not None and not feed.enabled:
+        return "disabled"
+    if feed is None or (feed.last_fetched_at is None and not feed.consecutive_failures):
+        return "new"
+    return "failing" if feed.consecutive_failures else "ok"
+
+
+def state_text(feed: Feed | None) -> str:
+    state = feed_state(feed)
+    if feed is not None and state == "disabled":
+        return f"disabled: {feed.disabled_reason or 'by hand'}"
+    if feed is not None and state == "failing":
+        since = feed.failing_since or feed.last_fetched_at
+        return f"failing since {since:%Y-%m-%d}" if since else "failing"
+    return state
+
+
+def list_row(decl: FeedConfig, feed: Feed | None) -> dict[str, Any]:
+    from aggregator.timeutil import format_duration
+
+    return {"name": decl.name, "url": decl.url, "tags": list(decl.tags),
+            "interval": format_duration(decl.interval) if decl.interval else None,
+            "state": feed_state(feed)}
+
+
+def emit_rows(rows: list[dict[str, Any]], fmt: str | None, headers: list[str],
+              cells: Callable[[dict[str, Any]], list[str]]) -> None:
+    """JSON lines when piped (or asked), a rich table on a terminal.
+
+    Headers marked '*' take the width that is left and wrap; the others never wrap, so
+    names and dates stay whole and greppable.
+    """
+    fmt = fmt or ("table" if sys.stdout.isatty() else "jsonl")
+    if fmt == "jsonl":
+        import json
+
+        sys.stdout.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(header_style="bold", expand=False)
+    for header in headers:
+        if header.endswith("*"):
+            table.add_column(header[:-1], overflow="fold", ratio=1)
+        else:
+            table.add_column(header, no_wrap=True)
+    for r in rows:
+        table.add_row(*cells(r))
+    Console().print(table)
+
+
+
+def open_existing_store(ctx: Context) -> Store | None:
+    """The store, or None when its SQLite file does not exist yet (reading creates nothing)."""
+    import os
+
+    url = ctx.instance.database_url()
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///"):]
+        if path != ":memory:" and not os.path.exists(path):
+            return None
+    store: Store = ctx.store(url)
+    return store
+
+
+def stored_feeds(ctx: Context) -> dict[str, Feed]:
+    """The stored feeds by name; none before the database exists."""
+    store = open_existing_store(ctx)
+    if store is None:
+        return {}
+    try:
+        return {f.name: f for f in store.feeds()}
+    finally:
+        store.close()

@@ -677,6 +677,17 @@ class PostgresStore:
 
     def query_items(self, q: ItemQuery) -> list[ItemView]:
         where, args = self._item_filters(q)
+        ranked = q.tags or q.any_tags
+        if q.sort == "score" and len(ranked) == 1 and q.limit:
+            # As SQLiteStore._page_ids: down the one tag's (tag, score) index, only items
+            # tied on score sorted by date (an incremental sort), LIMIT stopping the walk;
+            # ordering by a subquery per item instead sorts every item with the tag.
+            sql = (self._VIEW_SELECT.replace("FROM items i", "FROM item_tags r JOIN items i "
+                                             "ON i.id = r.item_id", 1)
+                   + "WHERE r.tag = %s" + "".join(f" AND {w}" for w in where)
+                   + " ORDER BY r.score DESC, i.published DESC, i.id DESC LIMIT %s")
+            rows = self.conn.execute(sql, [ranked[0], *args, q.limit]).fetchall()
+            return self._views(rows, with_sources=False)
         sql = self._VIEW_SELECT + ("WHERE " + " AND ".join(where) if where else "")
         return self._views(self._ordered(q, sql, args), with_sources=False)
 
@@ -685,7 +696,7 @@ class PostgresStore:
         if q.sort == "score" and (q.tags or q.any_tags):
             # NULLS LAST: SQLite sorts NULL lowest, so last when descending.
             sql += (" ORDER BY (SELECT max(t.score) FROM item_tags t WHERE t.item_id = i.id AND "
-                    "t.tag = ANY(%s)) DESC NULLS LAST, i.published DESC")
+                    "t.tag = ANY(%s)) DESC NULLS LAST, i.published DESC, i.id DESC")
             args = [*args, list(q.tags or q.any_tags)]
         else:
             sql += " ORDER BY i.published DESC, i.id DESC"

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import sqlite3
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 
 from aggregator.errors import StoreError
 from aggregator.store.base import Story, SyncResult, TagCount
@@ -35,6 +38,9 @@ MIGRATIONS = Path(__file__).parent / "migrations" / "sqlite"
 # Copies of a story are looked for among items published this long before or after it.
 STORY_WINDOW = timedelta(days=3)
 _PRECEDENCE = {"model": 0, "rule": 1, "user": 2}
+_T = TypeVar("_T")
+# A list of ids as one parameter (JSON): no limit on how many, unlike ?, ?, ...
+_ID_LIST = "SELECT value FROM json_each(?)"
 
 
 def _search_syntax_error(e: sqlite3.OperationalError) -> bool:
@@ -74,13 +80,26 @@ class SQLiteStore:
                 # Only takes before the first table (and before WAL writes the header):
                 # lets prune() give pages back (PRAGMA incremental_vacuum), no full VACUUM.
                 self.conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
-            self.conn.execute("PRAGMA journal_mode=WAL")
+            self._wal(timeout)
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.execute("PRAGMA foreign_keys=ON")
             self.conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
             self._migrate()
         except sqlite3.Error as e:
             raise StoreError(f"cannot open the database {self.path}: {e}") from None
+
+    def _wal(self, timeout: float) -> None:
+        # Turning a new file to WAL takes an exclusive lock, and SQLite does not wait for it:
+        # connections opening a new database at once (the daemon's jobs) wait here instead.
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     # -- plumbing -----------------------------------------------------------------------
 
@@ -92,30 +111,52 @@ class SQLiteStore:
             raise StoreError(f"database {self.path} is busy or unwritable: {e}") from None
         try:
             yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
+        except BaseException as e:
+            self._rollback()
+            if isinstance(e, sqlite3.OperationalError):
+                # Disk full, I/O error, locked: the write failed whole; callers see a StoreError.
+                raise StoreError(f"could not write to {self.path}: {e}") from None
             raise
         else:
             try:
                 self.conn.execute("COMMIT")
             except sqlite3.Error as e:
-                self.conn.execute("ROLLBACK")
+                self._rollback()
                 raise StoreError(f"could not commit to {self.path}: {e}") from None
+
+    def _rollback(self) -> None:
+        # SQLITE_FULL, IOERR, BUSY and NOMEM may have rolled the transaction back already:
+        # a second ROLLBACK would fail and hide the error that matters.
+        if self.conn.in_transaction:
+            with suppress(sqlite3.Error):  # gone either way; the first error is the one reported
+                self.conn.execute("ROLLBACK")
 
     def _migrate(self) -> None:
         self.conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations "
             "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)")
         done = {r[0] for r in self.conn.execute("SELECT version FROM schema_migrations")}
-        for path in sorted(MIGRATIONS.glob("*.sql")):
+        # os.listdir, not Path.glob: every read command opens the store, and glob costs ~1 ms.
+        for path in (MIGRATIONS / name for name in sorted(os.listdir(MIGRATIONS))
+                     if name.endswith(".sql")):
             version = int(path.name.split("_", 1)[0])
             if version in done:
                 continue
             # executescript commits first; wrap the script itself in a transaction.
-            self.conn.executescript(
-                "BEGIN IMMEDIATE;\n" + path.read_text() +
-                f"\nINSERT INTO schema_migrations VALUES ({version}, '{path.stem}', "
-                "strftime('%Y-%m-%dT%H:%M:%SZ','now'));\nCOMMIT;")
+            try:
+                self.conn.executescript(
+                    "BEGIN IMMEDIATE;\n" + path.read_text() +
+                    f"\nINSERT INTO schema_migrations VALUES ({version}, '{path.stem}', "
+                    "strftime('%Y-%m-%dT%H:%M:%SZ','now'));\nCOMMIT;")
+            except sqlite3.Error:
+                # A failed script leaves its transaction (and the write lock) open.
+                self._rollback()
+                # Another connection opened at the same moment (the daemon's jobs each open
+                # one; a CLI command) applied it between our look and our write lock.
+                if self.conn.execute("SELECT 1 FROM schema_migrations WHERE version = ?",
+                                     (version,)).fetchone():
+                    continue
+                raise
 
     def close(self) -> None:
         self.conn.close()
@@ -482,8 +523,15 @@ class SQLiteStore:
         "FROM items i JOIN feeds f ON f.id = i.feed_id ")
 
     @staticmethod
-    def _item_filters(q: ItemQuery) -> tuple[list[str], list[object]]:
-        """The WHERE terms (over ``items i``) and their arguments for a query's filters."""
+    def _item_filters(q: ItemQuery, fts_range: tuple[int, int] | None = None,
+                      search: bool = True) -> tuple[list[str], list[object]]:
+        """The WHERE terms (over ``items i``) and their arguments for a query's filters.
+
+        They read only ``i.id`` and ``i.published``, so the items_published and
+        items_id_published indexes cover them. ``fts_range``: the ids the caller looks
+        among (FTS5 then reads only that part of each doclist); ``search=False`` leaves the
+        search out, for a caller that starts from its matches.
+        """
         where: list[str] = []
         args: list[object] = []
         score = "" if q.min_score is None else " AND t.score >= ?"
@@ -517,36 +565,147 @@ class SQLiteStore:
         if q.until:
             where.append("i.published < ?")
             args.append(to_iso(q.until))
-        if q.search:
-            where.append("i.id IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ?)")
-            args.append(q.search)
+        if q.search and search:
+            # Last: the cheap index probes above run first. IN rather than a probe per row:
+            # FTS5 lists matches at a fraction of a microsecond each, a probe costs tens.
+            where.append("i.id IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ?"
+                         + (" AND rowid BETWEEN ? AND ?" if fts_range else "") + ")")
+            args += [q.search, *(fts_range or ())]
         return where, args
 
+    # The routes of _page_ids, in rows; class attributes so that tests can shrink them and
+    # take every route on a small database. FEW: a tag or search with fewer matches than
+    # this is read whole (about 2 us a match through items_id_published). WINDOW: else the
+    # page is first looked for among this many newest items (about 1 us each).
+    FEW = 4096
+    WINDOW = 20_000
+
     def query_items(self, q: ItemQuery) -> list[ItemView]:
-        where, args = self._item_filters(q)
-        sql = self._VIEW_SELECT + ("WHERE " + " AND ".join(where) if where else "")
-        return self._views(self._ordered(q, sql, args), with_sources=False)
+        ids = self._run(q, self._page_ids, q)
+        if ids is None:
+            where, args = self._item_filters(q)
+            sql = self._VIEW_SELECT + ("WHERE " + " AND ".join(where) if where else "")
+            return self._views(self._ordered(q, sql, args), with_sources=False)
+        if not ids:
+            return []
+        rows = self.conn.execute(self._VIEW_SELECT + f"WHERE i.id IN ({_ID_LIST})",
+                                 (json.dumps(ids),)).fetchall()
+        rank = {item_id: n for n, item_id in enumerate(ids)}
+        rows.sort(key=lambda r: rank[r[0]])
+        return self._views(rows, with_sources=False)
+
+    def _page_ids(self, q: ItemQuery) -> list[int] | None:
+        """The ids of a query's page, in order, read from indexes only; None where SQLite's
+        own plan for the plain query is as good (no tag or search to start from).
+
+        Left to itself SQLite walks the date index testing every item, which is quick for a
+        common tag and a scan for a rare one, and it sorts every search match by date.
+        Here, by what a cheap count through the index says:
+        - --sort score on one tag: down that tag's (tag, score) index; only items tied on
+          score are sorted by date, and LIMIT stops the walk;
+        - a tag or search with fewer than FEW matches: those matches, sorted by date;
+        - else the newest WINDOW items, by the date index (a prefix of the order, so a full
+          page found there is the page); a search reads only its matches among their ids;
+        - else, when some matched there, on down the date index; when none did (the tag's
+          items are all older), the matches of the first tag or of the search.
+        Every route applies every filter, so each gives what the plain query gives.
+        """
+        limit = [q.limit] if q.limit else []
+        page = " LIMIT ?" if q.limit else ""
+        # Without a page every match is read anyway: the plain query's own sort is as good.
+        paged = bool(q.limit)
+        ranked = q.tags or q.any_tags
+        if q.sort == "score" and ranked:
+            if len(ranked) > 1 or not paged:
+                return None  # best of several tags: no one index has that order
+            where, args = self._item_filters(q)
+            return self._ids(
+                "SELECT i.id FROM item_tags r CROSS JOIN items i INDEXED BY items_id_published "
+                "ON i.id = r.item_id WHERE r.tag = ?" + "".join(f" AND {w}" for w in where)
+                + " ORDER BY r.score DESC, i.published DESC, i.id DESC" + page,
+                [ranked[0], *args, *limit])
+        drivers: list[tuple[str, list[object]]] = [
+            ("SELECT item_id FROM item_tags WHERE tag = ?", [tag]) for tag in q.tags]
+        if q.any_tags:
+            drivers.append((f"SELECT item_id FROM item_tags WHERE tag IN "
+                            f"({','.join('?' * len(q.any_tags))})", list(q.any_tags)))
+        if q.search:  # last: FTS5 costs more per match than an index
+            drivers.append(("SELECT rowid FROM items_fts WHERE items_fts MATCH ?", [q.search]))
+        if not drivers:
+            return None
+        by_date = " ORDER BY i.published DESC, i.id DESC"
+        for n, (sql, args) in enumerate(drivers):
+            found = self._ids(f"{sql} LIMIT {self.FEW}", args)
+            if not found:
+                return []
+            if len(found) < self.FEW:  # all of them: the page is among these
+                is_search = bool(q.search) and n == len(drivers) - 1
+                where, wargs = self._item_filters(q, (min(found), max(found)),
+                                                  search=not is_search)
+                return self._ids(
+                    f"SELECT i.id FROM items i INDEXED BY items_id_published WHERE i.id IN "
+                    f"({_ID_LIST})" + "".join(f" AND {w}" for w in where) + by_date + page,
+                    [json.dumps(found), *wargs, *limit])
+        if not paged:
+            return None
+        # The newest WINDOW items first.
+        edge = self.conn.execute(
+            "SELECT published FROM items INDEXED BY items_published"
+            + (" WHERE published < ?" if q.until else "")
+            + " ORDER BY published DESC, id DESC LIMIT 1 OFFSET ?",
+            [*([to_iso(q.until)] if q.until else []), self.WINDOW - 1]).fetchone()
+        span = None
+        if edge is not None and q.search:
+            span = self.conn.execute(
+                "SELECT min(id), max(id) FROM items INDEXED BY items_published "
+                "WHERE published >= ?", (edge[0],)).fetchone()
+        where, args = self._item_filters(q, span)
+        ids = self._ids(
+            "SELECT i.id FROM items i INDEXED BY items_published WHERE "
+            + " AND ".join([*(["i.published >= ?"] if edge else []), *where])
+            + by_date + page, [*(edge or ()), *args, *limit])
+        if len(ids) == q.limit or edge is None:  # a page, or every item was looked at
+            return ids
+        if ids:
+            # Matches are sparse, not absent, near the top (another filter is selective):
+            # walking on down the date index beats reading every match of the tag.
+            where, args = self._item_filters(q)
+            return self._ids("SELECT i.id FROM items i INDEXED BY items_published WHERE "
+                             + " AND ".join(where) + by_date + page, [*args, *limit])
+        sql, args = drivers[0]
+        is_search = bool(q.search) and len(drivers) == 1
+        where, wargs = self._item_filters(q, search=not is_search)
+        return self._ids(
+            f"SELECT i.id FROM items i INDEXED BY items_id_published WHERE i.id IN ({sql})"
+            + "".join(f" AND {w}" for w in where) + by_date + page, [*args, *wargs, *limit])
+
+    def _ids(self, sql: str, args: Sequence[object]) -> list[int]:
+        return [r[0] for r in self.conn.execute(sql, args)]
+
+    def _run(self, q: ItemQuery, fn: Callable[..., _T], *args: Any) -> _T:
+        """fn(*args), a syntax error in the query's search turned into a UsageError."""
+        try:
+            return fn(*args)
+        except sqlite3.OperationalError as e:
+            if q.search and _search_syntax_error(e):
+                from aggregator.errors import UsageError
+                raise UsageError(f"bad --search expression {q.search!r}: {e}") from None
+            raise
 
     def _ordered(self, q: ItemQuery, sql: str, args: list[object]) -> list[tuple]:
         """Run a view query with the query's order and limit."""
         if q.sort == "score" and (q.tags or q.any_tags):
             ranked = list(q.tags or q.any_tags)
+            # i.id last, as in every order here: ties come out the same whatever the plan.
             sql += (" ORDER BY (SELECT max(t.score) FROM item_tags t WHERE t.item_id = i.id AND "
-                    f"t.tag IN ({','.join('?' * len(ranked))})) DESC, i.published DESC")
+                    f"t.tag IN ({','.join('?' * len(ranked))})) DESC, i.published DESC, i.id DESC")
             args += ranked
         else:
             sql += " ORDER BY i.published DESC, i.id DESC"
         if q.limit:
             sql += " LIMIT ?"
             args.append(q.limit)
-        try:
-            rows = self.conn.execute(sql, args).fetchall()
-        except sqlite3.OperationalError as e:
-            if q.search and _search_syntax_error(e):
-                from aggregator.errors import UsageError
-                raise UsageError(f"bad --search expression {q.search!r}: {e}") from None
-            raise
-        return rows
+        return self._run(q, lambda: self.conn.execute(sql, args).fetchall())
 
     def query_stories(self, q: ItemQuery) -> list[tuple[ItemView, Story]]:
         """One row per story that has an item matching the filters: the story's earliest
