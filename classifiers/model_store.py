@@ -1,0 +1,73 @@
+"""Model versions kept in a directory: `<models_dir>/<version>/` plus a `current` pointer file.
+
+The pointer is a one-line text file naming a version; it is replaced atomically (write a
+temporary file, then rename), so a reader never sees a half-written pointer.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from classifiers.model import MODEL_JSON, TagModel
+
+CURRENT = "current"
+_VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class ModelStoreError(ValueError):
+    pass
+
+
+def _check_version(version: str) -> str:
+    # A version names a directory: refuse anything that could escape models_dir.
+    if not _VERSION_RE.match(version) or version == CURRENT:
+        raise ModelStoreError(f"not a model version: {version!r}")
+    return version
+
+
+def save_version(model: TagModel, models_dir: str | Path, make_current: bool = True) -> Path:
+    """Save `model` as `<models_dir>/<model.version>/`; point `current` at it unless told not to."""
+    models_dir = Path(models_dir)
+    target = models_dir / _check_version(model.version)
+    if (target / MODEL_JSON).exists():
+        raise ModelStoreError(f"{target}: version already saved")
+    model.save(target)
+    if make_current:
+        use_version(models_dir, model.version)
+    return target
+
+
+def list_versions(models_dir: str | Path) -> list[str]:
+    """Saved versions, oldest first (versions start with a UTC timestamp, so names sort by age)."""
+    models_dir = Path(models_dir)
+    if not models_dir.is_dir():
+        return []
+    return sorted(p.name for p in models_dir.iterdir() if p.is_dir() and (p / MODEL_JSON).is_file())
+
+
+def current_version(models_dir: str | Path) -> str | None:
+    pointer = Path(models_dir) / CURRENT
+    if not pointer.is_file():
+        return None
+    version = pointer.read_text(encoding="utf-8").strip()
+    return version or None
+
+
+def use_version(models_dir: str | Path, version: str) -> None:
+    """Point `current` at an already saved version."""
+    models_dir = Path(models_dir)
+    if version not in list_versions(models_dir):
+        raise ModelStoreError(f"{models_dir}: no saved version {version!r}")
+    tmp = models_dir / f".{CURRENT}.tmp"
+    tmp.write_text(version + "\n", encoding="utf-8")
+    os.replace(tmp, models_dir / CURRENT)
+
+
+def load_current(models_dir: str | Path) -> TagModel | None:
+    """The current model, or None when no version is current."""
+    version = current_version(models_dir)
+    if version is None:
+        return None
+    return TagModel.load(Path(models_dir) / _check_version(version))
