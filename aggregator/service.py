@@ -49,8 +49,7 @@ class Classifier:
                 feed_tags=i.feed_tags) for i in items]))
 
     def thresholds(self) -> dict[str, float]:
-        cv = self.model.meta.get("cv", {}) if isinstance(self.model.meta, dict) else {}
-        return {t: float(s.get("threshold", 0.5)) for t, s in cv.items() if isinstance(s, dict)}
+        return {t: float(s.get("threshold", 0.5)) for t, s in cv_per_tag(self.model.meta).items()}
 
     def tag(self, items: Sequence[ItemToClassify]) -> list[tuple[int, list[TagScore]]]:
         out = []
@@ -60,6 +59,13 @@ class Classifier:
                          tuple(p.reasons.get(tag, ())))
                 for tag in p.labels]))
         return out
+
+
+def cv_per_tag(meta: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """A model's cross-validated scores per tag, from its metadata."""
+    cv = meta.get("cv") if isinstance(meta, dict) else None
+    per_tag = cv.get("per_tag") if isinstance(cv, dict) else None
+    return {t: s for t, s in (per_tag or {}).items() if isinstance(s, dict)}
 
 
 def models_dir(config: Config) -> Any:
@@ -131,12 +137,14 @@ def user_label_examples(store: Store) -> list[Any]:
 
 
 def classify_pending(store: Store, classifier: Classifier, *, batch_size: int = 2000,
-                     now: datetime | None = None, progress: Progress | None = None) -> int:
-    """Tag every item that is new or changed since it was last tagged. Returns tags written."""
+                     now: datetime | None = None, progress: Progress | None = None,
+                     stop: threading.Event | None = None) -> int:
+    """Tag every item that is new or changed since it was last tagged. Returns tags written.
+    ``stop`` (the daemon's SIGTERM) ends it between batches; the rest stay pending."""
     written = 0
     done = 0
     after = 0
-    while True:
+    while not (stop and stop.is_set()):
         batch = store.items_to_classify(batch_size, after)
         if not batch:
             return written
@@ -145,6 +153,7 @@ def classify_pending(store: Store, classifier: Classifier, *, batch_size: int = 
         done += len(batch)
         if progress:
             progress("classify", done, 0)
+    return written
 
 
 def reclassify(store: Store, classifier: Classifier, *, since: datetime | None = None,
@@ -412,7 +421,9 @@ def status(config: Config, store: Store, now: datetime) -> dict[str, Any]:
         if current is not None:
             cv = current.meta.get("cv", {})
             model = {"version": current.version,
-                     "cv_f1": {t: round(s.get("f1", 0.0), 3) for t, s in cv.items()}}
+                     "cv_micro_f1": cv.get("micro_f1"), "cv_macro_f1": cv.get("macro_f1"),
+                     "cv_f1": {t: round(s.get("f1", 0.0), 3)
+                               for t, s in cv_per_tag(current.meta).items()}}
     except Exception as e:  # a broken model file is a status to show, not a crash
         model = {"version": None, "error": str(e)}
     digests = {}

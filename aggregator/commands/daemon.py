@@ -62,9 +62,10 @@ def status(ctx: Context, fmt: str | None) -> None:
         click.echo("tags today: " + ", ".join(f"{t} {n}" for t, n in list(tags.items())[:12]))
     m = report["model"]
     if m.get("version"):
-        f1 = m.get("cv_f1", {})
-        mean = sum(f1.values()) / len(f1) if f1 else 0.0
-        click.echo(f"model:    {m['version']} (cross-validated mean F1 {mean:.3f})")
+        micro, macro = m.get("cv_micro_f1"), m.get("cv_macro_f1")
+        scores = f" (cross-validated micro F1 {micro:.3f}, macro F1 {macro:.3f})" \
+            if micro is not None and macro is not None else ""
+        click.echo(f"model:    {m['version']}{scores}")
     else:
         click.echo(f"model:    none{(': ' + m['error']) if m.get('error') else ''}")
     for name, dg in report["digests"].items():

@@ -65,7 +65,13 @@ def train(ctx: Context, data: tuple[Path, ...], no_starter: bool, no_labels: boo
             store.close()
     model = result.model
     click.echo(f"trained {model.version} on {result.examples} examples -> {result.path}")
-    _print_scores(model.meta.get("cv", {}))
+    from aggregator.service import cv_per_tag
+
+    cv = model.meta.get("cv", {})
+    if cv.get("micro_f1") is not None:
+        click.echo(f"cross-validated ({cv.get('method', '')}): micro F1 {cv['micro_f1']:.3f}, "
+                   f"macro F1 {cv.get('macro_f1', 0):.3f}")
+    _print_scores(cv_per_tag(model.meta))
 
 
 def _print_scores(per_tag: dict[str, Any]) -> None:
@@ -233,10 +239,11 @@ def models_list(ctx: Context) -> None:
     for version in versions:
         meta = _json.loads((directory / version / MODEL_JSON).read_text()).get("meta", {})
         cv = meta.get("cv", {})
-        f1 = [s.get("f1", 0.0) for s in cv.values() if isinstance(s, dict)]
-        mean = f"mean CV F1 {sum(f1) / len(f1):.3f}" if f1 else ""
+        scores = (f"CV micro F1 {cv['micro_f1']:.3f}, macro F1 {cv.get('macro_f1', 0):.3f}"
+                  if isinstance(cv, dict) and cv.get("micro_f1") is not None else "")
         mark = "*" if version == current else " "
-        click.echo(f"{mark} {version}  {meta.get('n_train', '?')} examples  {mean}")
+        click.echo(f"{mark} {version}  {meta.get('train_size', '?')} examples  "
+                   f"{len(meta.get('tags', []))} tags  {scores}")
 
 
 @models.command("use")
