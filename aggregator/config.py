@@ -63,6 +63,8 @@ class _Section(BaseModel):
 
 class DatabaseSettings(_Section):
     url: str = DEFAULT_DATABASE_URL
+    # SQLite: how long a write waits for another writer's lock before the write fails.
+    busy_timeout: Duration = timedelta(seconds=30)
 
 
 class FetchSection(_Section):

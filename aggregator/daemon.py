@@ -28,6 +28,9 @@ from aggregator.logs import event
 from aggregator.timeutil import to_iso, utcnow
 
 log = logging.getLogger("aggregator")
+# A job failing the same way again is logged at most this often (with the count between),
+# so a fault lasting days does not rotate every useful line out of the log.
+REPEAT_LOG_EVERY = timedelta(minutes=10)
 
 
 class DaemonRunning(AggregatorError):
@@ -41,6 +44,16 @@ def lock_path(database_url: str) -> Path | None:
     if database_url.startswith("sqlite:///"):
         return Path(database_url[len("sqlite:///"):] + ".daemon.lock")
     return None  # PostgreSQL: several daemons share the work
+
+
+@dataclass
+class _Failing:
+    """A job failing the same way since ``since``: ``count`` runs, last logged at ``logged``."""
+
+    error: str
+    since: datetime
+    count: int = 0
+    logged: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -118,8 +131,12 @@ class Daemon:
         self.config = load_config(instance)
         self.stop_event = threading.Event()
         self.reload_event = threading.Event()
-        self._classifier: Any = None
-        self._classifier_version: str | None = None
+        # The model in use and the `current` pointer it was loaded for: reloaded only when
+        # the pointer moves (a retrain, 'aggregator models use'), never per poll.
+        self._model: tuple[str | None, Any] | None = None  # (pointer, Classifier): one swap
+        self._failures: dict[str, _Failing] = {}
+        # This daemon's feed leases a failed pass left behind: given back by the next poll.
+        self._leases_left = False
         self._lock: DaemonLock | None = None
         self.scheduler: Any = None
         # Who holds a feed's lease (and the retraining lease): unique across machines.
@@ -129,7 +146,8 @@ class Daemon:
     def _store(self) -> Iterator[Any]:
         from aggregator.store import open_store
 
-        store = open_store(self.config.database_url)
+        store = open_store(self.config.database_url,
+                           busy_timeout=self.config.settings.database.busy_timeout.total_seconds())
         try:
             yield store
         finally:
@@ -144,11 +162,32 @@ class Daemon:
             try:
                 job()
             except AggregatorError as e:
-                event(log, f"{name} failed", {"error": str(e)}, logging.ERROR)
+                self._failed(name, str(e), traceback=False)
             except Exception as e:  # the daemon outlives any one job
-                log.exception(f"{name} failed", extra={"fields": {"error": f"{type(e).__name__}: {e}"}})
+                self._failed(name, f"{type(e).__name__}: {e}", traceback=True)
+            else:
+                failing = self._failures.pop(name, None)
+                if failing is not None:
+                    event(log, f"{name} recovered", {"failures": failing.count,
+                                                     "since": to_iso(failing.since)})
 
         return run
+
+    def _failed(self, name: str, error: str, *, traceback: bool) -> None:
+        now = self.clock()
+        failing = self._failures.get(name)
+        if failing is None or failing.error != error:
+            failing = self._failures[name] = _Failing(error, now)
+        failing.count += 1
+        if failing.logged is not None and now - failing.logged < REPEAT_LOG_EVERY:
+            return
+        fields: dict[str, Any] = {"error": error}
+        if failing.count > 1:
+            fields.update(failures=failing.count, since=to_iso(failing.since))
+        # A traceback the first time says where; repeating it says nothing more.
+        log.error(f"{name} failed", exc_info=traceback and failing.count == 1,
+                  extra={"fields": fields})
+        failing.logged = now
 
     # jobs ---------------------------------------------------------------------------------
 
@@ -157,13 +196,20 @@ class Daemon:
 
         batch = self.config.settings.daemon.batch_size
         with self._store() as store:
+            if self._leases_left:
+                # A pass that failed half-way (database locked, disk full) left the feeds it
+                # claimed leased to us: they are due again now, not when the lease runs out.
+                store.release_leases(self.owner)
+                self._leases_left = False
             while not self.stop_event.is_set():
+                self._leases_left = True
                 # Claimed, not just read: daemons sharing a PostgreSQL database split the feeds.
                 summary = fetch_pass(self.config, store, classify=False, limit=batch,
                                      now=self.clock, stop=self.stop_event, claim_owner=self.owner,
                                      events=lambda name, fields: event(
                                          log, name, fields,
                                          logging.WARNING if fields.get("error") else logging.INFO))
+                self._leases_left = False
                 fetched = summary.feeds_ok + summary.feeds_not_modified + summary.feeds_failed
                 store.set_meta("last_pass", to_iso(self.clock()))
                 if fetched:
@@ -175,18 +221,28 @@ class Daemon:
                     return
 
     def classify(self) -> None:
-        from aggregator.service import classify_pending, load_classifier
+        from aggregator.service import classify_pending
 
         with self._store() as store:
             if not store.items_to_classify(1):
                 return
-            classifier = load_classifier(self.config)
-            if classifier.version != self._classifier_version:
-                event(log, "model loaded", {"version": classifier.version})
-                self._classifier_version = classifier.version
-            tags = classify_pending(store, classifier,
+            classifier = self._current_classifier()
+            tags = classify_pending(store, classifier, stop=self.stop_event,
                                     batch_size=self.config.settings.daemon.batch_size)
             event(log, "classified", {"tags": tags, "model": classifier.version})
+
+    def _current_classifier(self) -> Any:
+        """The loaded model while `current` still names it; the new one once it moves."""
+        from aggregator.service import load_classifier, models_dir
+        from classifiers.model_store import current_version
+
+        pointer = current_version(models_dir(self.config))
+        if self._model is None or pointer is None or pointer != self._model[0]:
+            classifier = load_classifier(self.config)
+            # None: there was no model and load_classifier just trained and saved one.
+            self._model = (pointer or current_version(models_dir(self.config)), classifier)
+            event(log, "model loaded", {"version": classifier.version})
+        return self._model[1]
 
     def digest(self, names: list[str]) -> None:
         from aggregator.digest.deliver import send_digests
@@ -215,10 +271,13 @@ class Daemon:
             result = train_default(self.config, store=store)
             store.set_meta("labels_at_training", str(labels))
             event(log, "retrained", {"version": result.model.version, "examples": result.examples})
-            from aggregator.service import Classifier
+            from aggregator.service import Classifier, models_dir
+            from classifiers.model_store import current_version
 
-            reclassify(store, Classifier(result.model),
-                       batch_size=self.config.settings.daemon.batch_size)
+            classifier = Classifier(result.model)
+            # The classify job takes the new model as it is, without reading it back.
+            self._model = (current_version(models_dir(self.config)), classifier)
+            reclassify(store, classifier, batch_size=self.config.settings.daemon.batch_size)
 
     def maintenance(self) -> None:
         with self._store() as store:
@@ -235,6 +294,7 @@ class Daemon:
 
         s = self.config.settings
         sched = self.scheduler
+        previous = {job.id: getattr(job, "next_run_time", None) for job in sched.get_jobs()}
         for job in sched.get_jobs():
             job.remove()
         every = s.daemon.poll_interval.total_seconds()
@@ -247,11 +307,18 @@ class Daemon:
             sched.add_job(self._guard(f"digest {sub.name}", self._digest_job(sub.name)),
                           CronTrigger(hour=int(hour), minute=int(minute),
                                       day_of_week=",".join(sub.days), timezone=sub.timezone),
-                          id=f"digest:{sub.name}")
-        sched.add_job(self._guard("retrain", self.retrain),
-                      IntervalTrigger(seconds=s.daemon.retrain_every.total_seconds()), id="retrain")
-        sched.add_job(self._guard("maintenance", self.maintenance), IntervalTrigger(days=1),
-                      id="maintenance")
+                          id=f"digest:{sub.name}", executor="digests",
+                          misfire_grace_time=int(s.daemon.digest_grace.total_seconds()))
+        for name, job, interval in (("retrain", self.retrain, s.daemon.retrain_every),
+                                    ("maintenance", self.maintenance, timedelta(days=1))):
+            # A reload keeps their next run: counted afresh from every SIGHUP, a daily job
+            # would never run while reloads come more often than that.
+            when: dict[str, Any] = {}
+            kept = previous.get(name)
+            if kept is not None:
+                when["next_run_time"] = min(kept, datetime.now(UTC) + interval)
+            sched.add_job(self._guard(name, job),
+                          IntervalTrigger(seconds=interval.total_seconds()), id=name, **when)
 
     def _digest_job(self, name: str) -> Callable[[], None]:
         return lambda: self.digest([name])
@@ -276,6 +343,7 @@ class Daemon:
                                        "subscriptions": len(config.settings.digest)})
 
     def run(self) -> int:
+        from apscheduler.events import EVENT_JOB_MISSED
         from apscheduler.executors.pool import ThreadPoolExecutor
         from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -291,8 +359,16 @@ class Daemon:
             store.set_meta("daemon_started", to_iso(started))
             store.set_meta("daemon_pid", str(os.getpid()))
         self.scheduler = BackgroundScheduler(
-            timezone=UTC, executors={"default": ThreadPoolExecutor(4)},
+            # Digests get their own thread: a long poll, retraining and maintenance all at
+            # once must never push a digest past its time.
+            timezone=UTC, executors={"default": ThreadPoolExecutor(4),
+                                     "digests": ThreadPoolExecutor(1)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60})
+        # APScheduler warns each time a poll is still running when its next run comes (by
+        # design: a poll works until nothing is due), as bare text on stderr; a run really
+        # missed is logged as our own event instead.
+        logging.getLogger("apscheduler").setLevel(logging.ERROR)
+        self.scheduler.add_listener(self._on_missed, EVENT_JOB_MISSED)
         self._schedule()
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
@@ -310,6 +386,11 @@ class Daemon:
             self._shutdown()
         return 0
 
+    def _on_missed(self, missed: Any) -> None:
+        event(log, "job missed", {"job": missed.job_id,
+                                  "scheduled": to_iso(missed.scheduled_run_time)},
+              logging.WARNING)
+
     def _on_stop(self, signum: int, frame: Any) -> None:
         self.stop_event.set()
 
@@ -319,9 +400,10 @@ class Daemon:
         self.scheduler.shutdown(wait=False)
         # Jobs see stop_event: a fetch pass finishes or abandons its fetches within the bound.
         deadline = time.monotonic() + bound + 2
-        executor = self.scheduler._lookup_executor("default")
-        pool = getattr(executor, "_pool", None)
-        threads = list(getattr(pool, "_threads", ()))
+        threads = []
+        for name in ("default", "digests"):
+            pool = getattr(self.scheduler._lookup_executor(name), "_pool", None)
+            threads += list(getattr(pool, "_threads", ()))
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         alive = [t for t in threads if t.is_alive()]

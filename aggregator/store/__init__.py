@@ -6,11 +6,12 @@ from aggregator.errors import ConfigError
 from aggregator.store.base import Store
 
 
-def open_store(url: str) -> Store:
+def open_store(url: str, *, busy_timeout: float = 30.0) -> Store:
+    """``busy_timeout`` (seconds): how long an SQLite write waits for another writer."""
     if url.startswith("sqlite:///"):
         from aggregator.store.sqlite import SQLiteStore
 
-        return SQLiteStore(url[len("sqlite:///"):])
+        return SQLiteStore(url[len("sqlite:///"):], timeout=busy_timeout)
     if url.startswith(("postgresql://", "postgres://")):
         # psycopg is an optional extra, imported only here: connect() says how to install it.
         from aggregator.store.postgres import PostgresStore
