@@ -16,7 +16,10 @@ from aggregator.cli import Context, handle_errors, pass_ctx
 @pass_ctx
 @handle_errors
 def daemon(ctx: Context, log_format: str) -> None:
-    """Run continuously: fetch due feeds, tag, send digests on time (SIGTERM stops, SIGHUP reloads)."""
+    """Run continuously: fetch, tag, send digests on time.
+
+    SIGTERM stops it cleanly; SIGHUP reloads config/.
+    """
     from aggregator import logs
     from aggregator.daemon import Daemon
 
@@ -31,7 +34,7 @@ def daemon(ctx: Context, log_format: str) -> None:
 @pass_ctx
 @handle_errors
 def status(ctx: Context, fmt: str | None) -> None:
-    """Daemon, feeds due / failing / disabled, items and tags today, model, next digests."""
+    """Daemon, feeds, items and tags today, model, next digests."""
     from aggregator.service import status as run
     from aggregator.timeutil import utcnow
 

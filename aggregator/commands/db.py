@@ -23,7 +23,7 @@ def db() -> None:
 @pass_ctx
 @handle_errors
 def migrate(ctx: Context, to_url: str, from_url: str | None, batch: int) -> None:
-    """Copy this instance's SQLite database into an empty PostgreSQL database.
+    """Copy this SQLite database into an empty PostgreSQL one.
 
     Feeds with their fetch state, items and their sources, tags, labels, fetch attempts,
     the digest ledger and runs, and settings kept in the database are copied with their

@@ -12,7 +12,7 @@ from aggregator.cli import Context, handle_errors, pass_ctx
 
 @click.group()
 def digest() -> None:
-    """Email digests: preview them as files, send the ones that are due."""
+    """Email digests: preview them, send the ones due."""
 
 
 @digest.command()
@@ -25,7 +25,10 @@ def digest() -> None:
 @pass_ctx
 @handle_errors
 def preview(ctx: Context, name: str | None, since: str | None, out: Path | None) -> None:
-    """Write the digest NAME (default: every subscription) as HTML and text; send nothing."""
+    """Write a digest as HTML and text; send nothing.
+
+    NAME: one subscription (default: every one).
+    """
     from aggregator.digest.deliver import preview_digest
     from aggregator.errors import UsageError
     from aggregator.timeutil import parse_when, utcnow

@@ -41,7 +41,7 @@ _format_option = click.option(
 
 @click.group()
 def feeds() -> None:
-    """Manage the feeds followed (config/feeds.toml) and their fetch state."""
+    """Manage the feeds followed (config/feeds.toml)."""
 
 
 # -- reading -------------------------------------------------------------------------

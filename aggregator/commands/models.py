@@ -50,7 +50,7 @@ def _load_model(ctx: Context, model_path: Path | None) -> Any:
 @handle_errors
 def train(ctx: Context, data: tuple[Path, ...], no_starter: bool, no_labels: bool,
           out: Path | None) -> None:
-    """Train a model, print its cross-validated scores, and make it current."""
+    """Train a model, print its CV scores, make it current."""
     from aggregator.service import train_default
 
     config = ctx.config()
@@ -122,7 +122,7 @@ def evaluate(ctx: Context, data: tuple[Path, ...], model_path: Path | None, fmt:
 @handle_errors
 def classify(ctx: Context, data: tuple[Path, ...], texts: tuple[str, ...],
              model_path: Path | None) -> None:
-    """Tag texts or JSONL rows: one JSON line each with labels, scores and reasons."""
+    """Tag texts or JSONL rows: a JSON line each, with reasons."""
     from classifiers.model import Doc
 
     if not data and not texts:
@@ -152,7 +152,7 @@ def classify(ctx: Context, data: tuple[Path, ...], texts: tuple[str, ...],
 @handle_errors
 def label(ctx: Context, item_id: int | None, add: tuple[str, ...], remove: tuple[str, ...],
           suggest_n: int | None, focus: str | None) -> None:
-    """Label an item (kept across retraining), or be asked about uncertain ones."""
+    """Label an item, or be asked about uncertain ones."""
     from aggregator.service import check_tags, label_item, load_classifier, uncertain_items
     from aggregator.timeutil import utcnow
 

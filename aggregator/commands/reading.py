@@ -189,7 +189,7 @@ def _print(items: list[Any], fmt: str, fields: list[str],
 
 
 def run_show(ctx: Context, item_id: int, fmt: str | None) -> None:
-    """Show one item whole: text, sources, tags with scores, model versions and reasons."""
+    """Show one item whole: text, sources, tags, reasons."""
     from aggregator import output
 
     store = ctx.store()
@@ -207,7 +207,7 @@ def run_show(ctx: Context, item_id: int, fmt: str | None) -> None:
 
 
 def run_tags(ctx: Context, since: str, fmt: str | None) -> None:
-    """Each tag with its item count and a per-day sparkline, so a spike stands out."""
+    """Tag counts with a per-day sparkline, so spikes show."""
     from aggregator import output
     from aggregator.timeutil import utcnow
 
