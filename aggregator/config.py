@@ -82,6 +82,7 @@ class FetchSection(_Section):
     read_timeout: Duration = timedelta(seconds=30)
     total_timeout: Duration = timedelta(seconds=60)
     max_body_size: Size = 15 * 1024 * 1024
+    transport: Literal["aiohttp", "httpcore"] = "aiohttp"
     user_agent: str = "aggregator/0.1 (+https://github.com/aggregator-project/aggregator)"
     jitter: float = Field(0.1, ge=0, le=0.5)
     attempts_kept: int = Field(100, ge=1)
@@ -98,7 +99,7 @@ class FetchSection(_Section):
             connect_timeout=self.connect_timeout.total_seconds(),
             read_timeout=self.read_timeout.total_seconds(),
             total_timeout=self.total_timeout.total_seconds(),
-            max_body_bytes=self.max_body_size, user_agent=self.user_agent,
+            max_body_bytes=self.max_body_size, transport=self.transport, user_agent=self.user_agent,
             jitter=self.jitter, attempts_kept=self.attempts_kept,
         )
 
