@@ -141,6 +141,7 @@ class Daemon:
         self.scheduler: Any = None
         # Who holds a feed's lease (and the retraining lease): unique across machines.
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
+        self.started = to_iso(clock())
 
     @contextlib.contextmanager
     def _store(self) -> Iterator[Any]:
@@ -212,6 +213,8 @@ class Daemon:
                 self._leases_left = False
                 fetched = summary.feeds_ok + summary.feeds_not_modified + summary.feeds_failed
                 store.set_meta("last_pass", to_iso(self.clock()))
+                # A heartbeat per daemon: `status` finds the daemons sharing a database by it.
+                store.set_meta(f"daemon:{self.owner}", f"{to_iso(self.clock())} {self.started}")
                 if fetched:
                     event(log, "pass", {"feeds": fetched, "ok": summary.feeds_ok,
                                         "not_modified": summary.feeds_not_modified,
@@ -352,12 +355,14 @@ class Daemon:
             self._lock = DaemonLock(path)
             self._lock.acquire(self.clock())
         started = self.clock()
+        self.started = to_iso(started)
         with self._store() as store:
             if path is not None:
                 # SQLite: this daemon holds the only lock, so leases left are a dead one's.
                 store.release_leases()
             store.set_meta("daemon_started", to_iso(started))
             store.set_meta("daemon_pid", str(os.getpid()))
+            store.set_meta(f"daemon:{self.owner}", f"{self.started} {self.started}")
         self.scheduler = BackgroundScheduler(
             # Digests get their own thread: a long poll, retraining and maintenance all at
             # once must never push a digest past its time.
@@ -411,6 +416,7 @@ class Daemon:
             # Feeds claimed but not fetched go back now rather than when their lease ends.
             with contextlib.suppress(AggregatorError), self._store() as store:
                 store.release_leases(self.owner)
+                store.delete_meta(f"daemon:{self.owner}")
         if self._lock is not None:
             self._lock.release()
         event(log, "stopped", {"abandoned_jobs": len(alive)})

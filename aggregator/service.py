@@ -396,20 +396,29 @@ def uncertain_items(store: Store, classifier: Classifier, n: int, tag: str | Non
 
 def status(config: Config, store: Store, now: datetime) -> dict[str, Any]:
     """What `aggregator status` shows: daemon, feeds, items and tags today, model, digests."""
+    from datetime import timedelta
+
     from aggregator.daemon import lock_path, running_daemon
     from aggregator.digest.select import next_run
     from aggregator.timeutil import from_iso, to_iso
 
     path = lock_path(config.database_url)
     holder = running_daemon(path) if path else None
-    started = store.get_meta("daemon_started")
     daemon: dict[str, Any] = {"running": holder is not None}
     if holder is not None:
         daemon["pid"] = holder.pid
         daemon["uptime_s"] = int((now - from_iso(holder.started)).total_seconds())
+    # Every daemon (several on PostgreSQL) leaves a heartbeat at each poll.
+    fresh = now - 3 * config.settings.daemon.poll_interval - timedelta(minutes=5)
+    daemons = []
+    for key, value in store.meta_with_prefix("daemon:").items():
+        seen, _, since = value.partition(" ")
+        if from_iso(seen) >= fresh:
+            daemons.append({"owner": key[len("daemon:"):], "last_seen": seen, "started": since})
+    if daemons and holder is None and path is None:
+        daemon["running"] = True
+    daemon["daemons"] = sorted(daemons, key=lambda d: d["owner"])
     daemon["last_pass"] = store.get_meta("last_pass")
-    if started and holder is None:
-        daemon["last_started"] = started
     feeds = store.feeds()
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     counts = store.tag_counts(midnight, now)

@@ -175,6 +175,43 @@ def test_read_jsonl_reads_rows_and_names_file_and_line_of_a_bad_one(tmp_path: Pa
     assert ex.labels == ("a",) and ex.categories == ("Analysis",) and ex.doc.id == "1"
 
 
+# ----------------------------------------------------------------------------- features and fitting
+
+
+def test_batch_tokenizer_matches_the_regex_and_keeps_documents_apart() -> None:
+    import re
+
+    from classifiers.features import FeatureConfig, Featurizer
+
+    docs = [
+        Doc("a", "Iran’s deal—signed", "Moscow\x01Tehran café_bar x² 𝐀b ok"),
+        Doc("b", "", ""),
+        Doc("c", "Only a title", ""),
+        Doc("d", "", "only text " + "word " * 50),
+    ]
+    fz = Featurizer(FeatureConfig(max_tokens=40), {"iran": ["Iran"], "russia": ["Moscow"]})
+    batch = fz.batch(docs)
+    regex = re.compile(r"[^\W_]+")
+    for i, d in enumerate(docs):
+        got = [fz.vocab.norm[t] for t in batch.ids[batch.starts[i] : batch.starts[i + 1]]]
+        want = [t.lower() for t in regex.findall(d.title) + regex.findall(d.text.replace("\x01", " "))]
+        assert got == want[:40]
+    assert batch.region_counts[0].tolist() == [1, 1]  # "Iran" (title) and "Moscow" (text)
+
+
+def test_fit_sample_keeps_positives_and_weights_the_thinned_class() -> None:
+    from classifiers.train import fit_sample
+
+    y = np.zeros(10_000, dtype=bool)
+    y[::50] = True  # 200 positives
+    rows, weights = fit_sample(y, 1_000, seed=0)
+    assert len(rows) == 1_000 and np.all(np.diff(rows) > 0)
+    assert y[rows].sum() == 200  # every positive kept
+    assert weights == {True: 1.0, False: pytest.approx(9_800 / 800)}
+    rows, weights = fit_sample(y, 20_000, seed=0)
+    assert weights is None and len(rows) == 10_000
+
+
 # ----------------------------------------------------------------------------- small synthetic models
 
 _TOPICS = {
@@ -199,6 +236,17 @@ def _synthetic(n_per: int, seed: int = 0) -> list[Example]:
 @pytest.fixture(scope="module")
 def single_model() -> TagModel:
     return train(_synthetic(30), None)
+
+
+def test_fast_scores_equal_the_weighted_features_times_the_heads(single_model: TagModel) -> None:
+    from classifiers.features import Featurizer, Weigher
+
+    docs = [Doc("x", "cup final", "striker goal and the coach"), Doc("y", "bank", "shares bond rates")]
+    plain = Featurizer(single_model.space.cfg, single_model.regions)
+    plain.bind(single_model.space)  # the space's own column order, no idf folding
+    X = Weigher(single_model.space)(plain.batch(docs)).stacked()
+    want = X @ single_model.heads.coef + single_model.heads.bias
+    assert single_model.decision_function(docs) == pytest.approx(want, abs=1e-4)
 
 
 def test_single_label_data_gives_exactly_one_label(single_model: TagModel) -> None:

@@ -120,7 +120,9 @@ def test_a_second_daemon_on_the_same_database_is_refused(world_home: tuple[Path,
         assert f"another daemon (PID {first.pid}) is running" in err
         status = subprocess.run([sys.executable, "-m", "aggregator", "--home", str(home), "status",
                                  "--format", "json"], capture_output=True, text=True)
-        assert json.loads(status.stdout)["daemon"]["pid"] == first.pid
+        report = json.loads(status.stdout)["daemon"]
+        assert report["pid"] == first.pid
+        assert [d["owner"].rsplit(":", 1)[1] for d in report["daemons"]] == [str(first.pid)]
     finally:
         first.send_signal(signal.SIGTERM)
         first.communicate(timeout=30)

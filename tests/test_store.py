@@ -429,3 +429,14 @@ def test_near_identical_items_are_one_story_within_and_across_batches(store: Sto
     store.set_labels(b, add=["iran"], remove=[], now=NOW)
     assert store.prune(NOW + timedelta(days=1)) == 3  # b is labelled: kept
     assert store.count_items() == 1
+
+
+def test_meta_by_prefix_takes_like_wildcards_literally(store: Store) -> None:
+    store.set_meta("daemon:host-a:1", "x")
+    store.set_meta("daemon:host_b:2", "y")
+    store.set_meta("daemonX", "z")
+    store.set_meta("daemon%", "w")
+    assert store.meta_with_prefix("daemon:") == {"daemon:host-a:1": "x", "daemon:host_b:2": "y"}
+    assert store.meta_with_prefix("daemon%") == {"daemon%": "w"}
+    store.delete_meta("daemon:host-a:1")
+    assert store.meta_with_prefix("daemon:") == {"daemon:host_b:2": "y"}

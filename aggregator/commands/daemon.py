@@ -49,9 +49,12 @@ def status(ctx: Context, fmt: str | None) -> None:
         click.echo(json.dumps(report, indent=2))
         return
     d = report["daemon"]
-    if d["running"]:
+    if d["running"] and "pid" in d:
         hours, rest = divmod(d["uptime_s"], 3600)
         click.echo(f"daemon:   running, PID {d['pid']}, up {hours}h{rest // 60:02d}m")
+    elif d["running"]:
+        click.echo(f"daemons:  {len(d['daemons'])} running: "
+                   + ", ".join(f"{x['owner']} (since {x['started']})" for x in d["daemons"]))
     else:
         click.echo("daemon:   not running")
     click.echo(f"last pass: {d.get('last_pass') or 'never'}")
