@@ -72,7 +72,7 @@ def ours_child(args: argparse.Namespace) -> None:
     from aggregator.service import fetch_pass
     from aggregator.store import open_store
 
-    config = load_config(Instance(args.home))
+    config = load_config(Instance.locate(args.home))
     classifier = None
     load_s = 0.0
     if args.classify:
@@ -102,7 +102,7 @@ def train_models(work: Path) -> Path | None:
     shutil.copytree(ROOT / "config", home / "config")
     code = ("from aggregator.config import load_config; from aggregator.instance import Instance; "
             "from aggregator.service import load_classifier; "
-            f"load_classifier(load_config(Instance({str(home)!r})))")
+            f"load_classifier(load_config(Instance.locate({str(home)!r})))")
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     if done.returncode != 0:
