@@ -14,6 +14,7 @@ from classifiers import (
     Example,
     TagModel,
     TaxonomyError,
+    TrainConfig,
     evaluate,
     list_versions,
     load_current,
@@ -199,6 +200,20 @@ def test_batch_tokenizer_matches_the_regex_and_keeps_documents_apart() -> None:
     assert batch.region_counts[0].tolist() == [1, 1]  # "Iran" (title) and "Moscow" (text)
 
 
+def test_many_tags_keep_their_own_label_sets() -> None:
+    # 70 tags: label sets are keyed by packed bits, not a 64-bit mask (1 << 69 would wrap).
+    rng = np.random.default_rng(3)
+    vocab = ["".join(rng.choice(list("bcdfghjklmnpqrstvwxz"), 7)) for _ in range(70)]
+    rows = [
+        Example(f"{i}-{k}", f"{vocab[i]} report", f"{vocab[i]} {vocab[i]} item {k}", labels=(f"t{i}",))
+        for i in range(70)
+        for k in range(4)
+    ]
+    model = train(rows, None, config=TrainConfig(folds=2))
+    preds = model.predict([Doc("a", vocab[69], vocab[69]), Doc("b", vocab[5], vocab[5])])
+    assert [p.labels for p in preds] == [("t69",), ("t5",)]
+
+
 def test_fit_sample_keeps_positives_and_weights_the_thinned_class() -> None:
     from classifiers.train import fit_sample
 
@@ -245,7 +260,8 @@ def test_fast_scores_equal_the_weighted_features_times_the_heads(single_model: T
     plain = Featurizer(single_model.space.cfg, single_model.regions)
     plain.bind(single_model.space)  # the space's own column order, no idf folding
     X = Weigher(single_model.space)(plain.batch(docs)).stacked()
-    want = X @ single_model.heads.coef + single_model.heads.bias
+    heads = single_model.heads
+    want = (X @ heads.coef) / np.sqrt(X.multiply(X) @ heads.rnorm) + heads.bias
     assert single_model.decision_function(docs) == pytest.approx(want, abs=1e-4)
 
 

@@ -32,15 +32,15 @@ def agnews_result() -> dict:
 
 
 def test_agnews_beats_the_sklearn_baseline(agnews_result: dict) -> None:
-    # TF-IDF word+char + LinearSVC measures 0.874-0.877 on this split; ours 0.884 with
-    # hyperparameters chosen by 5-fold CV on the train split only (CV accuracy 0.891).
+    # TF-IDF word+char + LinearSVC measures 0.874-0.877 on this split; ours 0.8875 with
+    # hyperparameters chosen by 5-fold CV on the train split only (CV accuracy 0.890).
     assert agnews_result["n"] == 1600
-    assert agnews_result["accuracy"] >= 0.88
+    assert agnews_result["accuracy"] >= 0.885
 
 
 @pytest.mark.xfail(
     strict=False,
-    reason="test accuracy 0.884 with hyperparameters picked by CV on train (CV 0.891); not tuned on test",
+    reason="0.8875 on test with hyperparameters picked by CV on train only (CV 0.890); not tuned on test",
 )
 def test_agnews_accuracy_bar(agnews_result: dict) -> None:
     assert agnews_result["accuracy"] >= 0.89
