@@ -80,4 +80,5 @@ def run_demo(instance: Instance, echo: Callable[[str], None] = print,
     preview.write_text(html, encoding="utf-8")
     preview.with_suffix(".txt").write_text(text, encoding="utf-8")
     echo(f"digest preview: {preview}")
+    echo(f"explore it: AGGREGATOR_DATABASE_URL=sqlite:///{db} aggregator query --tag russia-iran")
     return preview
