@@ -64,13 +64,18 @@ def _mapped() -> Iterator[None]:
         raise httpx.ReadError(f"{type(e).__name__}: {e}") from e
 
 
+_READ_SIZE = 64 * 1024
+
+
 class _Body(httpx.AsyncByteStream):
     def __init__(self, response: aiohttp.ClientResponse) -> None:
         self._response = response
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         with _mapped():
-            async for chunk in self._response.content.iter_any():
+            # Bounded reads: the size cap is checked between chunks, so one read must not
+            # carry far past it (iter_any hands over whatever is buffered, up to ~2**17).
+            async for chunk in self._response.content.iter_chunked(_READ_SIZE):
                 yield chunk
 
     async def aclose(self) -> None:
