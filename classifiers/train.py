@@ -13,6 +13,7 @@ import hashlib
 import json
 import multiprocessing as mp
 import platform
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -363,7 +364,11 @@ def _run_tasks(shared: _Shared, T: int) -> Iterator[_Task]:
     _SHARED = shared
     workers = min(shared.cfg.threads, T)
     try:
-        if workers > 1 and "fork" in mp.get_all_start_methods():
+        # Forking a process that runs other threads (the daemon's scheduler, HTTP, logging)
+        # can copy a lock held mid-use into the child, which then hangs for ever: fork only
+        # when this is the process's one thread (the `train` command), else fit in turn.
+        if (workers > 1 and "fork" in mp.get_all_start_methods()
+                and threading.active_count() == 1):
             ctx = mp.get_context("fork")
             with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
                 yield from pool.map(_fit_tag, range(T))

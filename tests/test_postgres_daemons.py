@@ -109,14 +109,9 @@ def events(home: Path) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def instance(request: pytest.FixtureRequest) -> tuple[Path, str]:
-    """With the default model when the classifier can train one; without, the daemons'
-    classify job fails and is logged, which fetching and digests do not depend on."""
-    import classifiers.train
-
+    """An instance with the default model already trained, and a fresh PostgreSQL schema."""
     url = str(request.getfixturevalue("pg_url"))
-    if hasattr(classifiers.train, "save_version"):
-        return Path(request.getfixturevalue("instance_with_model")), url
-    return Path(request.getfixturevalue("instance_dir")), url
+    return Path(request.getfixturevalue("instance_with_model")), url
 
 
 def test_three_daemons_share_one_database_and_survive_a_kill(
@@ -170,7 +165,11 @@ def test_three_daemons_share_one_database_and_survive_a_kill(
                 if p.poll() is None:
                     p.send_signal(signal.SIGTERM)
             for p in procs:
-                p.wait(timeout=60)
+                try:
+                    p.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    p.kill()  # never leave a daemon behind, whatever failed
+                    raise
         with world.lock:
             served = set(world.served)
         messages = list(smtp.received)
