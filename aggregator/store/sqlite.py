@@ -523,6 +523,28 @@ class SQLiteStore:
         "FROM items i JOIN feeds f ON f.id = i.feed_id ")
 
     @staticmethod
+    def _narrowing_filters(q: ItemQuery) -> tuple[list[str], list[object]]:
+        """The filters every item query shares, whatever it starts from: tags excluded,
+        feeds, and the publication window."""
+        where: list[str] = []
+        args: list[object] = []
+        for tag in q.not_tags:
+            where.append("NOT EXISTS (SELECT 1 FROM item_tags t WHERE t.item_id = i.id "
+                         "AND t.tag = ?)")
+            args.append(tag)
+        if q.feeds:
+            where.append("EXISTS (SELECT 1 FROM item_sources s JOIN feeds sf ON sf.id = s.feed_id "
+                         f"WHERE s.item_id = i.id AND sf.name IN ({','.join('?' * len(q.feeds))}))")
+            args += list(q.feeds)
+        if q.since:
+            where.append("i.published >= ?")
+            args.append(to_iso(q.since))
+        if q.until:
+            where.append("i.published < ?")
+            args.append(to_iso(q.until))
+        return where, args
+
+    @staticmethod
     def _item_filters(q: ItemQuery, fts_range: tuple[int, int] | None = None,
                       search: bool = True) -> tuple[list[str], list[object]]:
         """The WHERE terms (over ``items i``) and their arguments for a query's filters.
@@ -547,24 +569,13 @@ class SQLiteStore:
             where.append("EXISTS (SELECT 1 FROM item_tags t WHERE t.item_id = i.id AND t.tag IN "
                          f"({','.join('?' * len(q.any_tags))})" + score + source + ")")
             args += [*q.any_tags, *score_args, *q.sources]
-        for tag in q.not_tags:
-            where.append("NOT EXISTS (SELECT 1 FROM item_tags t WHERE t.item_id = i.id "
-                         "AND t.tag = ?)")
-            args.append(tag)
         if q.sources and not (q.tags or q.any_tags):
             where.append("EXISTS (SELECT 1 FROM item_tags t WHERE t.item_id = i.id"
                          + source + ")")
             args += list(q.sources)
-        if q.feeds:
-            where.append("EXISTS (SELECT 1 FROM item_sources s JOIN feeds sf ON sf.id = s.feed_id "
-                         f"WHERE s.item_id = i.id AND sf.name IN ({','.join('?' * len(q.feeds))}))")
-            args += list(q.feeds)
-        if q.since:
-            where.append("i.published >= ?")
-            args.append(to_iso(q.since))
-        if q.until:
-            where.append("i.published < ?")
-            args.append(to_iso(q.until))
+        more, more_args = SQLiteStore._narrowing_filters(q)
+        where += more
+        args += more_args
         if q.search and search:
             # Last: the cheap index probes above run first. IN rather than a probe per row:
             # FTS5 lists matches at a fraction of a microsecond each, a probe costs tens.
@@ -964,20 +975,9 @@ class SQLiteStore:
         if extra and not (q.tags or q.any_tags):
             where.append("i.id IN (SELECT t.item_id FROM item_tags t WHERE 1 = 1" + extra + ")")
             args += extra_args
-        for tag in q.not_tags:
-            where.append("NOT EXISTS (SELECT 1 FROM item_tags t WHERE t.item_id = i.id "
-                         "AND t.tag = ?)")
-            args.append(tag)
-        if q.feeds:
-            where.append("EXISTS (SELECT 1 FROM item_sources s JOIN feeds sf ON sf.id = s.feed_id "
-                         f"WHERE s.item_id = i.id AND sf.name IN ({','.join('?' * len(q.feeds))}))")
-            args += list(q.feeds)
-        if q.since:
-            where.append("i.published >= ?")
-            args.append(to_iso(q.since))
-        if q.until:
-            where.append("i.published < ?")
-            args.append(to_iso(q.until))
+        more, more_args = self._narrowing_filters(q)
+        where += more
+        args += more_args
         if q.search:
             where.append("i.id IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ?)")
             args.append(q.search)
