@@ -28,7 +28,7 @@ from pydantic import (
 from aggregator.errors import ConfigError
 from aggregator.instance import DEFAULT_DATABASE_URL, Instance, read_toml
 from aggregator.timeutil import parse_duration
-from aggregator.types import FeedConfig
+from aggregator.views import FeedConfig
 
 
 def _duration(value: Any) -> Any:

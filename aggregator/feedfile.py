@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 from aggregator.instance import Instance, read_toml
 from aggregator.timeutil import format_duration, parse_duration
-from aggregator.types import FeedConfig
+from aggregator.views import FeedConfig
 
 _FEED_HEADER = re.compile(r"^[ \t]*\[\[[ \t]*feed[ \t]*\]\][ \t]*(#.*)?$")
 # The same rules as config.py (NAME_PATTERN, _FeedEntry.url), repeated because importing

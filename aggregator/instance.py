@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from aggregator.errors import ConfigError
 
@@ -18,8 +18,10 @@ SHIPPED_CONFIG = Path(__file__).resolve().parent.parent / "config"
 DEFAULT_DATABASE_URL = "sqlite:///var/aggregator.db"
 
 
-@dataclass(frozen=True)
-class Instance:
+class Instance(NamedTuple):
+    """A directory holding config/ and var/. A named tuple, not a dataclass: every command
+    starts by locating one, and the read commands must not import dataclasses for it."""
+
     home: Path
 
     @classmethod

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 from aggregator.feedfile import name_from_url, slugify, valid_url
 from aggregator.timeutil import format_duration, parse_duration
-from aggregator.types import FeedConfig
+from aggregator.views import FeedConfig
 
 NAMESPACE = "https://github.com/aggregator-project/aggregator/opml"
 _NAME_ATTR = f"{{{NAMESPACE}}}name"

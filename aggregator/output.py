@@ -14,10 +14,10 @@ from datetime import datetime, timedelta
 from typing import IO, TYPE_CHECKING, Any
 
 from aggregator.timeutil import to_iso
-from aggregator.types import ItemView
+from aggregator.views import ItemView
 
 if TYPE_CHECKING:
-    from aggregator.store.base import Story
+    from aggregator.views import Story
 
 ALL_FIELDS = ["id", "title", "url", "feed", "published", "summary", "categories", "tags"]
 _SPARKS = " ▁▂▃▄▅▆▇█"

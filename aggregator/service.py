@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from aggregator.errors import ModelError, UsageError
 from aggregator.timeutil import utcnow
-from aggregator.types import ItemQuery, ItemToClassify, ItemView, PassSummary, TagScore
+from aggregator.types import ItemToClassify, PassSummary
+from aggregator.views import ItemQuery, ItemView, TagScore
 
 if TYPE_CHECKING:
     from aggregator.config import Config

@@ -1,22 +1,14 @@
 """Domain values: frozen dataclasses passed between the pure parts and the edges.
 
-Nothing here does I/O. Times are timezone-aware UTC datetimes throughout.
+Nothing here does I/O. Times are timezone-aware UTC datetimes throughout. What the read
+commands take and return (items, tags, queries, feed declarations) is in ``aggregator.views``,
+kept off the fast path's imports.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-
-
-@dataclass(frozen=True)
-class FeedConfig:
-    """A feed as declared in config/feeds.toml."""
-
-    name: str
-    url: str
-    tags: tuple[str, ...] = ()
-    interval: timedelta | None = None
 
 
 @dataclass(frozen=True)
@@ -112,45 +104,7 @@ class ParsedFeed:
     language: str | None = None
 
 
-@dataclass(frozen=True)
-class TagScore:
-    tag: str
-    score: float
-    source: str = "model"  # model | rule | user
-    model_version: str | None = None
-    reasons: tuple[str, ...] = ()
 
-
-@dataclass(frozen=True)
-class Source:
-    """One feed that carried an item."""
-
-    feed: str
-    url: str | None
-    published: datetime
-    first_seen: datetime
-
-
-@dataclass(frozen=True)
-class ItemView:
-    """An item as the query, show and digest commands see it."""
-
-    id: int
-    title: str
-    url: str | None
-    feed: str  # the feed that carried it first
-    published: datetime
-    summary: str
-    categories: tuple[str, ...] = ()
-    tags: tuple[TagScore, ...] = ()
-    sources: tuple[Source, ...] = ()
-    content_html: str = ""
-    authors: tuple[str, ...] = ()
-    language: str | None = None
-    date_is_fetch_time: bool = False
-
-    def tag(self, name: str) -> TagScore | None:
-        return next((t for t in self.tags if t.tag == name), None)
 
 
 @dataclass(frozen=True)
@@ -168,22 +122,6 @@ class IngestResult:
     updated_item_ids: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True)
-class ItemQuery:
-    """Filters for a query; every filter narrows (AND)."""
-
-    tags: tuple[str, ...] = ()  # all of them
-    any_tags: tuple[str, ...] = ()  # at least one
-    not_tags: tuple[str, ...] = ()
-    min_score: float | None = None
-    sources: tuple[str, ...] = ()  # model | rule | user
-    feeds: tuple[str, ...] = ()
-    since: datetime | None = None
-    until: datetime | None = None
-    search: str | None = None
-    limit: int | None = 50  # None: no limit
-    sort: str = "date"  # date | score
-
 
 @dataclass(frozen=True)
 class PassSummary:
@@ -199,3 +137,12 @@ class PassSummary:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     extra: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """What syncing config/feeds.toml into the store changed, by feed name."""
+
+    added: tuple[str, ...] = ()
+    updated: tuple[str, ...] = ()
+    deactivated: tuple[str, ...] = ()

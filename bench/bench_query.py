@@ -172,7 +172,8 @@ def build_ours(n: int, rebuild: bool = False) -> Path:
                 stamp_file.write_text(json.dumps(_stamp(n)))
             return home
     from aggregator.store.sqlite import SQLiteStore
-    from aggregator.types import Entry, FeedConfig, TagScore
+    from aggregator.types import Entry
+    from aggregator.views import FeedConfig, TagScore
 
     if home.exists():
         shutil.rmtree(home)
@@ -397,7 +398,7 @@ def _first_item(home: Path) -> tuple[int, str, str]:
 def show_plans(home: Path) -> None:
     """EXPLAIN QUERY PLAN of the SQL the query, show and tags commands run."""
     from aggregator.timeutil import from_iso
-    from aggregator.types import ItemQuery
+    from aggregator.views import ItemQuery
 
     store = _open(home)
     captured: list[tuple[str, Any]] = []

@@ -30,7 +30,8 @@ from pathlib import Path
 from aggregator.parse import normalize
 from aggregator.parse.feeds import parse_feed
 from aggregator.store.sqlite import SQLiteStore
-from aggregator.types import Entry, FeedConfig, TagScore
+from aggregator.types import Entry
+from aggregator.views import FeedConfig, TagScore
 from bench.feedworld import FeedWorld
 
 NOW = datetime(2026, 1, 2, tzinfo=UTC)

@@ -17,7 +17,7 @@ from aggregator.digest.select import (
     select_items,
     slots_between,
 )
-from aggregator.types import ItemView, TagScore
+from aggregator.views import ItemView, TagScore
 
 ALL_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
@@ -181,7 +181,7 @@ def test_recipients_with_the_same_items_share_one_message() -> None:
 
 def test_an_item_sits_in_the_first_listed_tag_it_carries_not_its_best_scored() -> None:
     from aggregator.digest.render import group_by_tag
-    from aggregator.types import ItemView, TagScore
+    from aggregator.views import ItemView, TagScore
 
     def item(n: int, **tags: float) -> ItemView:
         return ItemView(id=n, title=f"t{n}", url=None, feed="wire",

@@ -21,7 +21,8 @@ from aggregator.digest.deliver import preview_digest, send_digests
 from aggregator.errors import ConfigError
 from aggregator.instance import Instance
 from aggregator.store.sqlite import SQLiteStore
-from aggregator.types import Entry, FeedConfig, TagScore
+from aggregator.types import Entry
+from aggregator.views import FeedConfig, TagScore
 
 NOW = datetime(2026, 11, 20, 7, 0, tzinfo=UTC)  # a Friday, 07:00: a daily digest is due
 SEEN = NOW - timedelta(hours=3)  # when the test items were first stored

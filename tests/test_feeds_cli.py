@@ -22,9 +22,9 @@ from aggregator.config import load_feeds
 from aggregator.feedfile import FeedFileError, append_feeds, name_from_url, remove_feed
 from aggregator.instance import Instance
 from aggregator.opml import Outline, Skipped, plan_import, url_key
-from aggregator.store.base import Attempt
 from aggregator.store.sqlite import SQLiteStore
-from aggregator.types import Entry, FeedConfig
+from aggregator.types import Attempt, Entry
+from aggregator.views import FeedConfig
 
 DATA = Path(__file__).parent / "data"
 NESTED = DATA / "feeds-nested.opml"

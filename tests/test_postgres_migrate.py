@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from pgschema import pg_url  # noqa: F401  (the fixture, through ``target``)
 
-from aggregator.store.base import Attempt
 from aggregator.store.postgres import PostgresStore
 from aggregator.store.sqlite import SQLiteStore
-from aggregator.types import Entry, FeedConfig, ItemQuery, TagScore
+from aggregator.types import Attempt, Entry
+from aggregator.views import FeedConfig, ItemQuery, TagScore
 
 NOW = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 TEXT = ("Officials from Moscow and Tehran met in Baku on Thursday to discuss the north south "

@@ -30,7 +30,8 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import shutil
 
     from aggregator.store.sqlite import SQLiteStore
-    from aggregator.types import Entry, FeedConfig, TagScore
+    from aggregator.types import Entry
+    from aggregator.views import FeedConfig, TagScore
 
     root = Path(__file__).resolve().parents[1]
     home = tmp_path_factory.mktemp("imports") / "inst"

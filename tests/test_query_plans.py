@@ -16,7 +16,8 @@ from pgschema import pg_url  # noqa: F401  (the fixture, used through ``store``)
 from aggregator.store.base import Store
 from aggregator.store.postgres import PostgresStore
 from aggregator.store.sqlite import SQLiteStore
-from aggregator.types import Entry, FeedConfig, ItemQuery, TagScore
+from aggregator.types import Entry
+from aggregator.views import FeedConfig, ItemQuery, TagScore
 
 NOW = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 

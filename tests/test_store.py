@@ -14,11 +14,12 @@ import pytest
 from pgschema import pg_url  # noqa: F401  (the fixture, used through ``pg``)
 
 from aggregator.errors import ConfigError, UsageError
-from aggregator.store.base import Attempt, Store
+from aggregator.store.base import Store
 from aggregator.store.postgres import MIGRATIONS as PG_MIGRATIONS
 from aggregator.store.postgres import PostgresStore
 from aggregator.store.sqlite import MIGRATIONS, SQLiteStore
-from aggregator.types import Entry, FeedConfig, ItemQuery, TagScore
+from aggregator.types import Attempt, Entry
+from aggregator.views import FeedConfig, ItemQuery, TagScore
 
 NOW = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from aggregator.store.sqlite import SQLiteStore
-from aggregator.types import Entry, FeedConfig, ItemQuery, TagScore
+from aggregator.types import Entry
+from aggregator.views import FeedConfig, ItemQuery, TagScore
 
 NOW = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 TEXT = ("Iran and Russia signed an accord on Tuesday to build a gas pipeline across the "

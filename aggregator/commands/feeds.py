@@ -120,7 +120,7 @@ def add(ctx: Context, url: str, name: str | None, tags: tuple[str, ...],
     from aggregator.opml import url_key
     from aggregator.service import check_tags
     from aggregator.timeutil import format_duration, parse_duration
-    from aggregator.types import FeedConfig
+    from aggregator.views import FeedConfig
 
     instance = ctx.instance
     known = _known_tags(instance)

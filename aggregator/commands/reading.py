@@ -20,7 +20,8 @@ from aggregator.launch import Param
 if TYPE_CHECKING:
     from aggregator.launch import Context
     from aggregator.store.base import Store
-    from aggregator.types import Feed, FeedConfig
+    from aggregator.types import Feed
+    from aggregator.views import FeedConfig, FeedState
 
 FORMATS = ["table", "jsonl", "json", "csv", "urls"]
 FIELDS = ["id", "title", "url", "feed", "published", "summary", "categories", "tags"]
@@ -121,7 +122,7 @@ def run_query(ctx: Context, saved: str | None, save: str | None, fmt: str | None
     it override the saved ones.
     """
     from aggregator import saved_queries
-    from aggregator.types import ItemQuery
+    from aggregator.views import ItemQuery
 
     given = {k: v for k, v in options.items() if v not in (None, ())}
     if save:
@@ -232,14 +233,14 @@ def run_feeds_list(ctx: Context, fmt: str | None) -> None:
     from aggregator.feedfile import read_feeds
 
     declared = read_feeds(ctx.instance)
-    stored = stored_feeds(ctx)
+    stored = feed_states(ctx)
     rows = [list_row(f, stored.get(f.name)) for f in declared]
     emit_rows(rows, fmt, ["name", "url*", "tags", "interval", "state"],
           lambda r: [r["name"], r["url"], " ".join(r["tags"]), r["interval"] or "default",
                      state_text(stored.get(r["name"]))])
 
 
-def feed_state(feed: Feed | None) -> str:
+def feed_state(feed: Feed | FeedState | None) -> str:
     """new | ok | failing | disabled."""
     if feed is not None and not feed.enabled:
         return "disabled"
@@ -248,7 +249,7 @@ def feed_state(feed: Feed | None) -> str:
     return "failing" if feed.consecutive_failures else "ok"
 
 
-def state_text(feed: Feed | None) -> str:
+def state_text(feed: Feed | FeedState | None) -> str:
     state = feed_state(feed)
     if feed is not None and state == "disabled":
         return f"disabled: {feed.disabled_reason or 'by hand'}"
@@ -258,7 +259,7 @@ def state_text(feed: Feed | None) -> str:
     return state
 
 
-def list_row(decl: FeedConfig, feed: Feed | None) -> dict[str, Any]:
+def list_row(decl: FeedConfig, feed: Feed | FeedState | None) -> dict[str, Any]:
     from aggregator.timeutil import format_duration
 
     return {"name": decl.name, "url": decl.url, "tags": list(decl.tags),
@@ -305,6 +306,17 @@ def open_existing_store(ctx: Context) -> Store | None:
             return None
     store: Store = ctx.store(url)
     return store
+
+
+def feed_states(ctx: Context) -> dict[str, FeedState]:
+    """The stored feeds' health by name; none before the database exists."""
+    store = open_existing_store(ctx)
+    if store is None:
+        return {}
+    try:
+        return store.feed_states()
+    finally:
+        store.close()
 
 
 def stored_feeds(ctx: Context) -> dict[str, Feed]:

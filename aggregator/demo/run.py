@@ -36,7 +36,7 @@ def run_demo(instance: Instance, echo: Callable[[str], None] = print,
     from aggregator.service import demo_listing, fetch_pass, load_classifier
     from aggregator.store.sqlite import SQLiteStore
     from aggregator.timeutil import utcnow
-    from aggregator.types import FeedConfig
+    from aggregator.views import FeedConfig
     from classifiers.taxonomy import load_taxonomy
 
     out_dir = instance.var_dir / "demo"

@@ -20,7 +20,7 @@ import os
 import socket
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,7 +36,7 @@ from aggregator.digest.select import (
     window_since,
 )
 from aggregator.errors import ConfigError, DeliveryError, UsageError
-from aggregator.types import ItemQuery, ItemView
+from aggregator.views import ItemQuery, ItemView
 
 if TYPE_CHECKING:
     from email.message import EmailMessage
@@ -124,10 +124,10 @@ def resolve(sub: DigestSubscription, saved: ItemQuery | None) -> _Target:
     if saved is None:
         query = ItemQuery(any_tags=tags, min_score=sub.min_score, limit=None)
         return _Target(sub, query, tags, sub.min_score)
-    query = replace(saved, limit=None)
+    query = saved._replace(limit=None)
     if tags and not saved.any_tags:
-        query = replace(query, any_tags=tags,
-                        min_score=saved.min_score if saved.min_score is not None else sub.min_score)
+        query = query._replace(any_tags=tags,
+                               min_score=saved.min_score if saved.min_score is not None else sub.min_score)
     focus = tags or tuple(dict.fromkeys([*saved.tags, *saved.any_tags]))
     return _Target(sub, query, focus, query.min_score or 0.0)
 
@@ -165,7 +165,7 @@ def _delivered(store: Store, recipient: str, ids: Sequence[int]) -> set[int]:
 
 
 def _candidates(store: Store, target: _Target, period: Period, cutoff: datetime) -> list[ItemView]:
-    query = replace(target.query, since=None)
+    query = target.query._replace(since=None)
     return store.digest_candidates(query, period.seen_since, cutoff, limit=CANDIDATE_CAP)
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from aggregator.types import ItemView
+from aggregator.views import ItemView
 
 SHIPPED_TEMPLATES = Path(__file__).parent / "templates"
 UNTAGGED = "other"  # the section for items with no qualifying tag

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aggregator.errors import ConfigError
-from aggregator.store.base import Store
+
+if TYPE_CHECKING:  # the Protocol is for type checkers: building it costs the CLI 1-2 ms
+    from aggregator.store.base import Store
 
 
 def open_store(url: str, *, busy_timeout: float = 30.0) -> Store:

@@ -8,49 +8,12 @@ half an item.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from aggregator.types import (
-    Attempt,
-    Entry,
-    Feed,
-    FeedConfig,
-    IngestResult,
-    ItemQuery,
-    ItemToClassify,
-    ItemView,
-    Source,
-    TagScore,
-)
-
-
-@dataclass(frozen=True)
-class SyncResult:
-    added: tuple[str, ...] = ()
-    updated: tuple[str, ...] = ()
-    deactivated: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class TagCount:
-    tag: str
-    count: int
-    per_day: tuple[tuple[str, int], ...] = ()  # (YYYY-MM-DD, count), oldest first
-
-
-@dataclass(frozen=True)
-class Story:
-    """Near-identical items from several feeds, as one: ``id`` is its first item's id;
-    ``sources`` are every feed's entry for any of its items, earliest published first;
-    ``first`` is the feed that published first."""
-
-    id: int
-    items: int
-    sources: tuple[Source, ...]
-    first: str
-
+if TYPE_CHECKING:
+    from aggregator.types import Attempt, Entry, Feed, IngestResult, ItemToClassify, SyncResult
+    from aggregator.views import FeedConfig, FeedState, ItemQuery, ItemView, Story, TagCount, TagScore
 
 class Store(Protocol):
     url: str
@@ -60,6 +23,8 @@ class Store(Protocol):
     # feeds
     def sync_feeds(self, feeds: Sequence[FeedConfig], now: datetime) -> SyncResult: ...
     def feeds(self, names: Sequence[str] | None = None, *, include_inactive: bool = False) -> list[Feed]: ...
+    # The active feeds' health, by name: what ``feeds list`` needs, without building Feeds.
+    def feed_states(self) -> dict[str, FeedState]: ...
     def due_feeds(self, now: datetime, limit: int | None = None) -> list[Feed]: ...
     # Several daemons on one database: take due feeds for ``owner`` until ``now + lease``
     # (feeds another owner holds a live lease on are skipped); ``update_feed`` ends the

@@ -17,26 +17,14 @@ from __future__ import annotations
 import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from aggregator.errors import ConfigError, StoreError
 from aggregator.store import search
-from aggregator.store.base import Story, SyncResult, TagCount
-from aggregator.types import (
-    Attempt,
-    Entry,
-    Feed,
-    FeedConfig,
-    IngestResult,
-    ItemQuery,
-    ItemToClassify,
-    ItemView,
-    Source,
-    TagScore,
-)
+from aggregator.types import Attempt, Entry, Feed, IngestResult, ItemToClassify, SyncResult
+from aggregator.views import FeedConfig, FeedState, ItemQuery, ItemView, Source, Story, TagCount, TagScore
 
 if TYPE_CHECKING:
     import psycopg
@@ -259,6 +247,12 @@ class PostgresStore:
         if not include_inactive:
             sql += " AND active"
         return [self._feed(r) for r in self.conn.execute(sql + " ORDER BY name", args)]
+
+    def feed_states(self) -> dict[str, FeedState]:
+        rows = self.conn.execute(
+            "SELECT name, disabled_at IS NULL, disabled_reason, last_fetched_at, "
+            "consecutive_failures, failing_since FROM feeds WHERE active")
+        return {r[0]: FeedState(r[0], r[1], r[2], _utc(r[3]), r[4], _utc(r[5])) for r in rows}
 
     def due_feeds(self, now: datetime, limit: int | None = None) -> list[Feed]:
         sql = (f"SELECT {self._FEED_COLUMNS} FROM feeds WHERE active AND disabled_at IS NULL "
@@ -772,7 +766,7 @@ class PostgresStore:
                         best[t.tag] = t
             tags = tuple(sorted(best.values(), key=lambda t: (-t.score, t.tag)))
             sources = next(stories[v.id].sources for v in views if stories[v.id].id == sid)
-            out.append(replace(group[0], tags=tags, sources=sources))
+            out.append(group[0]._replace(tags=tags, sources=sources))
         return out
 
     def _views(self, rows: list[Any], *, with_sources: bool) -> list[ItemView]:

@@ -13,26 +13,19 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aggregator.errors import StoreError
-from aggregator.store.base import Story, SyncResult, TagCount
 from aggregator.timeutil import from_iso, to_iso
-from aggregator.types import (
-    Attempt,
-    Entry,
-    Feed,
-    FeedConfig,
-    IngestResult,
-    ItemQuery,
-    ItemToClassify,
-    ItemView,
-    Source,
-    TagScore,
-)
+from aggregator.views import FeedConfig, FeedState, ItemQuery, ItemView, Source, Story, TagCount, TagScore
+
+if TYPE_CHECKING:
+    from aggregator.types import Attempt, Entry, Feed, IngestResult, ItemToClassify, SyncResult
+
+# The pipeline's dataclasses (aggregator.types) are imported where they are built, not here:
+# the read commands open this module in shell loops and build none of them (see views.py).
 
 MIGRATIONS = Path(__file__).parent / "migrations" / "sqlite"
 # Copies of a story are looked for among items published this long before or after it.
@@ -177,6 +170,8 @@ class SQLiteStore:
 
     @staticmethod
     def _feed(r: sqlite3.Row | tuple) -> Feed:
+        from aggregator.types import Feed
+
         return Feed(
             id=r[0], name=r[1], url=r[2], tags=tuple(json.loads(r[3])),
             interval=timedelta(seconds=r[4]) if r[4] is not None else None,
@@ -188,6 +183,8 @@ class SQLiteStore:
             new_items_rate=r[22], ttl=timedelta(seconds=r[23]) if r[23] is not None else None)
 
     def sync_feeds(self, feeds: Sequence[FeedConfig], now: datetime) -> SyncResult:
+        from aggregator.types import SyncResult
+
         """Bring the feeds table in line with feeds.toml.
 
         The URL in the file is the declared one; the stored ``url`` may have moved since
@@ -233,6 +230,13 @@ class SQLiteStore:
         if not include_inactive:
             sql += " AND active = 1"
         return [self._feed(r) for r in self.conn.execute(sql + " ORDER BY name", args)]
+
+    def feed_states(self) -> dict[str, FeedState]:
+        rows = self.conn.execute(
+            "SELECT name, disabled_at IS NULL, disabled_reason, last_fetched_at, "
+            "consecutive_failures, failing_since FROM feeds WHERE active = 1")
+        return {r[0]: FeedState(r[0], bool(r[1]), r[2], from_iso(r[3]) if r[3] else None, r[4],
+                                from_iso(r[5]) if r[5] else None) for r in rows}
 
     def due_feeds(self, now: datetime, limit: int | None = None) -> list[Feed]:
         sql = (f"SELECT {self._FEED_COLUMNS} FROM feeds WHERE active = 1 AND disabled_at IS NULL "
@@ -310,6 +314,8 @@ class SQLiteStore:
             return cur.rowcount > 0
 
     def attempts(self, feed_id: int, limit: int = 20) -> list[Attempt]:
+        from aggregator.types import Attempt
+
         rows = self.conn.execute(
             "SELECT feed_id, at, status, duration_ms, bytes, error, event, new_items "
             "FROM fetch_attempts WHERE feed_id = ? ORDER BY id DESC LIMIT ?", (feed_id, limit))
@@ -318,6 +324,8 @@ class SQLiteStore:
     # -- items --------------------------------------------------------------------------
 
     def save_entries(self, feed: Feed, entries: Sequence[Entry], now: datetime) -> IngestResult:
+        from aggregator.types import IngestResult
+
         """Store a feed's entries: new ones inserted, changed ones updated, known ones left.
 
         Identity within the feed is the entry key; across feeds, the canonical URL: the same
@@ -447,6 +455,8 @@ class SQLiteStore:
 
     @staticmethod
     def _to_classify(r: tuple) -> ItemToClassify:
+        from aggregator.types import ItemToClassify
+
         feed_tags: set[str] = set()
         for chunk in (r[4] or "").split("\x1f"):
             if chunk:
@@ -1024,7 +1034,7 @@ class SQLiteStore:
                         best[t.tag] = t
             tags = tuple(sorted(best.values(), key=lambda t: (-t.score, t.tag)))
             sources = next(stories[v.id].sources for v in views if stories[v.id].id == sid)
-            out.append(replace(group[0], tags=tags, sources=sources))
+            out.append(group[0]._replace(tags=tags, sources=sources))
         return out
 
     # -- retention ----------------------------------------------------------------------
