@@ -7,6 +7,8 @@ Standalone (does not import `aggregator`). Typical use::
     model.predict([Doc("1", "Title", "Text ...")])
 """
 
+# Importing this package must stay light: the daemon and `fetch` import it to predict, and
+# scikit-learn (about 0.8 s and 77 MiB) is imported only where training fits a model.
 from classifiers.evaluate import evaluate
 from classifiers.model import Doc, Example, Prediction, TagModel
 from classifiers.model_store import list_versions, load_current, save_version, use_version

@@ -25,8 +25,6 @@ from typing import Any
 import numpy as np
 import scipy
 import scipy.sparse as sp
-import sklearn
-from sklearn.svm import LinearSVC
 
 from classifiers.features import (
     FeatureConfig,
@@ -197,6 +195,8 @@ def _fit_one(
     if y.all() or not y.any():
         # Nothing to separate: a constant score on the side of the data.
         return np.zeros(X.shape[1]), (1.0 if y.all() else -1.0)
+    from sklearn.svm import LinearSVC  # here, not at the top: see classifiers/__init__.py
+
     svm = LinearSVC(C=cfg.C, tol=cfg.tol, max_iter=2000, dual=True, class_weight=weights)
     svm.fit(_scaled(X, r), y)
     return svm.coef_.ravel().astype(np.float64), float(svm.intercept_[0])
@@ -642,7 +642,7 @@ def train(
             "python": platform.python_version(),
             "numpy": np.__version__,
             "scipy": scipy.__version__,
-            "sklearn": sklearn.__version__,
+            "sklearn": _sklearn_version(),
         },
     }
     return TagModel(
@@ -656,3 +656,9 @@ def train(
         named_cols=named_cols,
         named=tuple(named[c] for c in named_cols.tolist()),
     )
+
+
+def _sklearn_version() -> str:
+    import sklearn
+
+    return str(sklearn.__version__)

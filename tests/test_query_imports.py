@@ -151,3 +151,24 @@ def test_plain_command_lines_take_the_fast_path() -> None:
                  ["feeds", "--help", "list"], ["feeds", "list", "-h"], ["query", "-h"],
                  ["--home", "x", "--home", "y", "query"], ["--homes", "x", "query"]):
         assert _plain(argv) is None, argv
+
+
+def test_predicting_with_a_saved_model_does_not_import_scikit_learn(tmp_path: Path) -> None:
+    # The daemon and `fetch` predict with every pass; scikit-learn (about 0.8 s and 77 MiB)
+    # is for training only, and a saved model is plain arrays and JSON.
+    from classifiers import Example, train
+
+    rows = [Example(f"{i}", f"{word} report {i}", f"{word} {word} news {i}", labels=(word,))
+            for i in range(12) for word in ("sanctions", "drones")]
+    train(rows, None).save(tmp_path / "model")
+    code = (
+        "import sys\n"
+        "import aggregator.service, classifiers\n"
+        "from classifiers.model import Doc, TagModel\n"
+        f"model = TagModel.load({str(tmp_path / 'model')!r})\n"
+        "[p] = model.predict([Doc('1', 'drones drones', 'drones report')])\n"
+        "assert p.labels == ('drones',), p.labels\n"
+        "print(sorted(m for m in ('sklearn', 'joblib') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
