@@ -263,14 +263,16 @@ async def _fetch_feeds(config: Config, store: Store, feeds: Sequence[Feed],
                 if needs_parse(feed, response) and response.body is not None:
                     parsed = parse_feed(response.body, at, url=response.final_url,
                                         headers=response.headers)
-                    if parsed.entries:
+                # A feed's items, their rule tags and its new state: one commit.
+                with store.transaction():
+                    if parsed is not None and parsed.entries:
                         result = store.save_entries(feed, parsed.entries, at)
                         new_items, updated = len(result.new_item_ids), len(result.updated_item_ids)
                         if feed.tags and result.new_item_ids:
                             counts["tags"] += store.write_rule_tags(
                                 [(i, rule_tags(feed)) for i in result.new_item_ids], at)
-                decision = decide(feed, response, parsed, new_items, at, settings, rand)
-                store.update_feed(decision.feed, decision.attempt, settings.attempts_kept)
+                    decision = decide(feed, response, parsed, new_items, at, settings, rand)
+                    store.update_feed(decision.feed, decision.attempt, settings.attempts_kept)
                 counts["new"] += new_items
                 counts["updated"] += updated
                 if decision.event == "ok":

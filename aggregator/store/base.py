@@ -8,6 +8,7 @@ half an item.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
@@ -19,6 +20,8 @@ class Store(Protocol):
     url: str
 
     def close(self) -> None: ...
+    # Writes inside commit together where the engine gains from it (SQLite).
+    def transaction(self) -> AbstractContextManager[None]: ...
 
     # feeds
     def sync_feeds(self, feeds: Sequence[FeedConfig], now: datetime) -> SyncResult: ...

@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -120,6 +121,13 @@ class PostgresStore:
             raise
 
     # -- plumbing -----------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """As SQLite's in shape only: each write inside still commits on its own, because
+        each is retried whole when PostgreSQL picks it as a deadlock victim, which an outer
+        transaction would make impossible. Commits here cost no fsync (``durable=False``)."""
+        yield
 
     def _write(self, fn: Callable[[psycopg.Connection[Any]], T], *, durable: bool = True) -> T:
         """Run ``fn`` in one transaction; again when PostgreSQL picked it as a deadlock
