@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -152,6 +153,23 @@ def test_a_failed_write_leaves_nothing_half_done(store: Store) -> None:
     with pytest.raises(AttributeError):
         store.save_entries(wire, [entry("ok", url="https://x.example/ok"), bad, None], NOW)  # type: ignore[list-item]
     assert store.count_items() == 0
+
+
+def test_a_feeds_writes_in_one_sqlite_transaction_commit_or_vanish_together(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "a.db")
+    wire = feed(store, "wire")
+    with pytest.raises(RuntimeError), store.transaction():
+        store.save_entries(wire, [entry("one", url="https://x.example/1")], NOW)
+        store.update_feed(replace(wire, consecutive_failures=3), None)
+        raise RuntimeError("killed between the items and the feed's new state")
+    assert store.count_items() == 0
+    assert store.feeds()[0].consecutive_failures == 0
+    with store.transaction():
+        store.save_entries(wire, [entry("one", url="https://x.example/1")], NOW)
+        store.update_feed(replace(wire, consecutive_failures=3), None)
+    other = SQLiteStore(tmp_path / "a.db")  # another connection sees both, committed
+    assert other.count_items() == 1
+    assert other.feeds()[0].consecutive_failures == 3
 
 
 # -- PostgreSQL: migrations in step with SQLite's ---------------------------------------
