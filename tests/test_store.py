@@ -157,6 +157,7 @@ def test_a_failed_write_leaves_nothing_half_done(store: Store) -> None:
 
 def test_a_feeds_writes_in_one_sqlite_transaction_commit_or_vanish_together(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "a.db")
+    store.sync_feeds([FeedConfig("wire", "https://wire.example/rss")], NOW)
     wire = feed(store, "wire")
     with pytest.raises(RuntimeError), store.transaction():
         store.save_entries(wire, [entry("one", url="https://x.example/1")], NOW)
