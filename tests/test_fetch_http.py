@@ -28,6 +28,7 @@ from aggregator.fetch import (
     needs_parse,
     plan,
 )
+from aggregator.fetch.http import by_host
 from aggregator.types import Entry, Feed, ParsedFeed
 
 __all__ = ["feed_server"]  # the fixture, imported for pytest
@@ -323,6 +324,36 @@ def test_fetch_all_yields_each_as_it_completes(feed_server: FeedServer) -> None:
             return [r.feed_id async for r in fetcher.fetch_all(requests)]
 
     assert run(go())[-1] == 0
+
+
+def test_fetch_all_fetches_only_a_window_ahead_of_a_slow_consumer(feed_server: FeedServer) -> None:
+    # Bodies wait in memory until taken: a consumer slower than the network (a cold
+    # ingest parsing and storing) must not end up holding every body of the pass.
+    feed_server.route("/rss", body=RSS)
+    requests = [FetchRequest(n, feed_server.url("/rss")) for n in range(40)]
+    seen: list[tuple[int, int]] = []  # (responses taken, requests the server has answered)
+
+    async def go() -> None:
+        async with Fetcher(FAST) as fetcher:
+            taken = 0
+            async for _ in fetcher.fetch_all(requests, ahead=5):
+                taken += 1
+                await asyncio.sleep(0.02)  # the network has all the time it wants to run ahead
+                seen.append((taken, feed_server.hits("/rss")))
+
+    run(go())
+    assert len(seen) == 40 and feed_server.hits("/rss") == 40
+    assert all(hits <= taken + 5 for taken, hits in seen)
+    assert any(hits == taken + 5 for taken, hits in seen)  # it does run ahead, up to the window
+
+
+def test_requests_start_in_host_round_robin_order() -> None:
+    urls = ["http://a.example/1", "http://a.example/2", "http://a.example/3",
+            "http://b.example/1", "http://c.example/1", "http://c.example/2"]
+    ordered = by_host([FetchRequest(n, u) for n, u in enumerate(urls)])
+    assert [r.url for r in ordered] == [
+        "http://a.example/1", "http://b.example/1", "http://c.example/1",
+        "http://a.example/2", "http://c.example/2", "http://a.example/3"]
 
 
 def test_proxy_from_the_environment_is_used(feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -352,17 +352,44 @@ class Fetcher:
             kind, message = INTERNAL, f"{type(e).__name__}: {e}"
         return self._failure(request, trail, kind, message)
 
-    async def fetch_all(self, requests: Iterable[FetchRequest]) -> AsyncGenerator[FetchResponse, None]:
+    async def fetch_all(self, requests: Iterable[FetchRequest], *,
+                        ahead: int | None = None) -> AsyncGenerator[FetchResponse, None]:
         """Fetch all, yielding each response as it completes; limits as in ``fetch``.
 
         Every request gets a task at once: they are cheap, and queueing inside the
         per-host and global semaphores means a busy host never holds back the others.
-        Close the iterator (``contextlib.aclosing``) to cancel what is left early.
+        At most ``ahead`` responses (default: twice the global concurrency) are fetched
+        before the consumer takes them: their bodies wait in memory, and a consumer slower
+        than the network (parsing and storing a cold ingest) would otherwise end up holding
+        most of the pass's bodies at once (measured: +50 MiB for 1,000 feeds of 50 KB).
+        Requests start in host round-robin order (``by_host``), so the slots of requests
+        waiting for one busy host are few. Close the iterator (``contextlib.aclosing``) to
+        cancel what is left early.
         """
-        tasks = [asyncio.ensure_future(self.fetch(r)) for r in requests]
+        window = asyncio.Semaphore(ahead or 2 * self.settings.concurrency)
+        done: asyncio.Queue[FetchResponse | BaseException] = asyncio.Queue()
+
+        async def one(request: FetchRequest) -> None:
+            await window.acquire()
+            try:
+                response = await self.fetch(request)
+            except asyncio.CancelledError:
+                window.release()
+                raise
+            except BaseException as e:  # a bug, not a feed's failure: the consumer sees it
+                window.release()
+                done.put_nowait(e)
+                return
+            done.put_nowait(response)
+
+        tasks = [asyncio.ensure_future(one(r)) for r in by_host(requests)]
         try:
-            for next_done in asyncio.as_completed(tasks):
-                yield await next_done
+            for _ in tasks:
+                item = await done.get()
+                if isinstance(item, BaseException):
+                    raise item
+                window.release()  # taken: the next request may start
+                yield item
         finally:
             for task in tasks:
                 task.cancel()
@@ -519,6 +546,16 @@ class Fetcher:
             conditional=request.conditional,
             wire_bytes=trail.wire_bytes if trail is not None else 0,
         )
+
+
+def by_host(requests: Iterable[FetchRequest]) -> list[FetchRequest]:
+    """The requests in host round-robin order (each host's in their given order): one from
+    every host before a second from any, so no host's backlog sits at the front."""
+    queues: dict[str, list[FetchRequest]] = {}
+    for r in requests:
+        queues.setdefault(httpx.URL(r.url).host, []).append(r)
+    rounds = max(map(len, queues.values()), default=0)
+    return [q[n] for n in range(rounds) for q in queues.values() if n < len(q)]
 
 
 @functools.cache
