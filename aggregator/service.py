@@ -137,7 +137,7 @@ def user_label_examples(store: Store) -> list[Any]:
     return rows
 
 
-def classify_pending(store: Store, classifier: Classifier, *, batch_size: int = 2000,
+def classify_pending(store: Store, classifier: Classifier, *, batch_size: int = 500,
                      now: datetime | None = None, progress: Progress | None = None,
                      stop: threading.Event | None = None) -> int:
     """Tag every item that is new or changed since it was last tagged. Returns tags written.
@@ -158,7 +158,7 @@ def classify_pending(store: Store, classifier: Classifier, *, batch_size: int = 
 
 
 def reclassify(store: Store, classifier: Classifier, *, since: datetime | None = None,
-               batch_size: int = 2000, progress: Progress | None = None) -> int:
+               batch_size: int = 500, progress: Progress | None = None) -> int:
     written = 0
     for batch in store.items_for_reclassify(since, batch_size):
         written += store.write_model_tags(classifier.tag(batch), utcnow())

@@ -14,9 +14,10 @@ import gc
 import json
 import math
 import re
+import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -201,6 +202,7 @@ class TagModel:
             [self._tag_index.get(r, -1) for r in lex.regions], dtype=np.int64
         ).reshape(-1)
         self._label_sets: dict[bytes, tuple[str, ...]] = {}
+        self._source: Path | None = None  # the directory it was loaded from
 
     # ------------------------------------------------------------------ scoring
 
@@ -429,6 +431,10 @@ class TagModel:
         """Write the model into directory `path` (created): model.json + arrays.npz."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
+        if self._source is not None:  # loaded: the files it came from, byte for byte
+            for name in (ARRAYS, MODEL_JSON):
+                shutil.copyfile(self._source / name, path / name)
+            return path
         h = self.heads
         arrays = {
             "cols": self.space.cols.astype(np.int32),
@@ -494,7 +500,7 @@ class TagModel:
             long_chars=int(r["long_chars"]),
             passage_tags=tuple(r["passage_tags"]),
         )
-        return cls(
+        model = cls(
             version=doc["version"],
             tags=tuple(doc["tags"]),
             meta=doc["meta"],
@@ -505,6 +511,13 @@ class TagModel:
             named_cols=a["named_cols"],
             named=tuple(doc["named"]),
         )
+        # The heads in file order are needed only to save the model, and a loaded model is
+        # saved by copying its files: drop them (15 MiB for the default model; the daemon
+        # keeps a model loaded for its whole life).
+        empty = np.empty((0, len(model.tags)), dtype=np.float32)  # not a slice: that keeps the base
+        model.heads = replace(heads, coef=empty, rnorm=empty)
+        model._source = path
+        return model
 
 
 def disk_size(path: str | Path) -> int:

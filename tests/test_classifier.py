@@ -420,3 +420,17 @@ def _timed_load(path: Path, clock: object) -> float:
     t0 = clock()
     TagModel.load(path)
     return float(clock() - t0)
+
+
+def test_a_loaded_model_keeps_no_training_layout_and_saves_byte_for_byte(
+        single_model: TagModel, tmp_path: Path) -> None:
+    # A daemon keeps its model loaded for its whole life: the heads in file order (only
+    # needed to write the files) are dropped at load, and saving copies the files instead.
+    first = single_model.save(tmp_path / "a")
+    loaded = TagModel.load(first)
+    assert loaded.heads.coef.size == 0 and loaded.heads.rnorm.size == 0
+    again = loaded.save(tmp_path / "b")
+    for name in ("arrays.npz", "model.json"):
+        assert (again / name).read_bytes() == (first / name).read_bytes()
+    docs = [Doc("x", "goal in the cup", "the coach said")]
+    assert TagModel.load(again).predict(docs) == loaded.predict(docs)
