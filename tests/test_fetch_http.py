@@ -11,6 +11,7 @@ import gzip
 import random
 import zlib
 from collections.abc import Awaitable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import TypeVar
@@ -345,6 +346,21 @@ def test_fetch_all_fetches_only_a_window_ahead_of_a_slow_consumer(feed_server: F
     assert len(seen) == 40 and feed_server.hits("/rss") == 40
     assert all(hits <= taken + 5 for taken, hits in seen)
     assert any(hits == taken + 5 for taken, hits in seen)  # it does run ahead, up to the window
+
+
+def test_cookies_a_server_sets_are_never_sent_back(feed_server: FeedServer) -> None:
+    # A fetch must not depend on what some server set earlier, in this pass or a redirect.
+    feed_server.route("/set", body=RSS, headers={"Set-Cookie": "session=abc; Path=/"})
+    feed_server.route("/next", body=RSS)
+    requests = [FetchRequest(1, feed_server.url("/set")), FetchRequest(2, feed_server.url("/next"))]
+
+    async def go() -> None:
+        async with Fetcher(replace(FAST, concurrency=1)) as fetcher:
+            for request in requests:
+                assert (await fetcher.fetch(request)).status == 200
+
+    run(go())
+    assert feed_server.last("/next").header("cookie") is None
 
 
 def test_requests_start_in_host_round_robin_order() -> None:
