@@ -434,3 +434,30 @@ def test_a_loaded_model_keeps_no_training_layout_and_saves_byte_for_byte(
         assert (again / name).read_bytes() == (first / name).read_bytes()
     docs = [Doc("x", "goal in the cup", "the coach said")]
     assert TagModel.load(again).predict(docs) == loaded.predict(docs)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"nb_beta": 1.0}, {"nb_renorm": False}, {"nb_renorm": False, "plain_mix": 1.0}, {"loss": "hinge"}],
+)
+def test_training_variants_score_like_the_model(options: dict) -> None:
+    # Out-of-fold scores (calibration, thresholds) come from train._decide: it must be the
+    # model's own decision function whatever the head variant.
+    from classifiers.features import Featurizer, Weigher
+    from classifiers.train import _decide
+
+    model = train(_synthetic(30), None, config=TrainConfig(**options))
+    docs = [Doc("x", "cup final", "striker goal and the coach"), Doc("y", "bank", "shares bond rates")]
+    plain = Featurizer(model.space.cfg, model.regions)
+    plain.bind(model.space)
+    X = Weigher(model.space)(plain.batch(docs)).stacked()
+    h = model.heads
+    for t in range(len(model.tags)):
+        got = _decide(X, h.rnorm[:, t].astype(np.float64), h.coef[:, t].astype(np.float64), h.bias[t])
+        assert model.decision_function(docs)[:, t] == pytest.approx(got, abs=1e-4)
+    assert [p.labels for p in model.predict(docs)] == [("sport",), ("money",)]
+
+
+def test_plain_mix_needs_a_shared_norm() -> None:
+    with pytest.raises(ValueError, match="nb_renorm"):
+        train(_synthetic(5), None, config=TrainConfig(plain_mix=0.5))

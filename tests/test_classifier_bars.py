@@ -32,17 +32,15 @@ def agnews_result() -> dict:
 
 
 def test_agnews_beats_the_sklearn_baseline(agnews_result: dict) -> None:
-    # TF-IDF word+char + LinearSVC measures 0.874-0.877 on this split; ours 0.8875 with
-    # hyperparameters chosen by 5-fold CV on the train split only (CV accuracy 0.890).
+    # TF-IDF word+char + LinearSVC measures 0.874-0.877 on this split; ours 0.8938 with
+    # hyperparameters (nb_alpha 0.25, nb_beta 0.5) chosen by cross-validation on the train
+    # split only (outer 2x5-fold CV 0.8926, against 0.8900 for the previous 0.5 / 1.0).
     assert agnews_result["n"] == 1600
     assert agnews_result["accuracy"] >= 0.885
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="0.8875 on test with hyperparameters picked by CV on train only (CV 0.890); not tuned on test",
-)
 def test_agnews_accuracy_bar(agnews_result: dict) -> None:
+    # 0.8938 (1430/1600) with hyperparameters picked by CV on train only, not tuned on test.
     assert agnews_result["accuracy"] >= 0.89
 
 
