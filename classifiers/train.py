@@ -196,21 +196,17 @@ def _scaled(X: sp.csr_matrix, r: np.ndarray, renorm: bool = True) -> sp.csr_matr
     by their norm before scaling instead (prediction then uses rnorm = 1)."""
     x = X.data.astype(np.float64)
     data = x * r[X.indices]
-    if not renorm:
-        sq0 = np.bincount(
-            np.repeat(np.arange(X.shape[0]), np.diff(X.indptr)), weights=x * x, minlength=X.shape[0]
-        )
-        n0 = np.sqrt(sq0)
-        n0[n0 == 0] = 1.0
-        data /= np.repeat(n0, np.diff(X.indptr))
-        return sp.csr_matrix((data, X.indices, X.indptr), shape=X.shape)
-    sq = np.bincount(
-        np.repeat(np.arange(X.shape[0]), np.diff(X.indptr)), weights=data * data, minlength=X.shape[0]
-    )
-    norms = np.sqrt(sq)
-    norms[norms == 0] = 1.0
-    data /= np.repeat(norms, np.diff(X.indptr))
+    # Rows are divided by the norm of the scaled values, or (renorm False) of the unscaled.
+    data /= np.repeat(_row_norms(X, data if renorm else x), np.diff(X.indptr))
     return sp.csr_matrix((data, X.indices, X.indptr), shape=X.shape)
+
+
+def _row_norms(X: sp.csr_matrix, values: np.ndarray) -> np.ndarray:
+    """Each row's L2 norm of ``values`` (laid out as X.data); 1 for empty rows."""
+    rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+    norms = np.sqrt(np.bincount(rows, weights=values * values, minlength=X.shape[0]))
+    norms[norms == 0] = 1.0
+    return norms
 
 
 def _linear(X: sp.csr_matrix, y: np.ndarray, cfg: TrainConfig, weights: dict[bool, float] | None
