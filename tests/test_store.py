@@ -335,6 +335,27 @@ def test_search_follows_an_edited_title(store: Store) -> None:
     assert [v.id for v in store.query_items(ItemQuery(search="fresh"))] == [item]
 
 
+def test_the_sqlite_search_index_matches_the_items_through_inserts_edits_and_pruning(
+        tmp_path: Path) -> None:
+    # New items are indexed by one statement per transaction (migration 0004), edits and
+    # deletes by triggers: FTS5's own integrity check compares the index with the items.
+    store = SQLiteStore(tmp_path / "a.db")
+    store.sync_feeds([FeedConfig("wire", "https://wire.example/rss"),
+                      FeedConfig("outlet", "https://outlet.example/rss")], NOW)
+    wire, outlet = feed(store, "wire"), feed(store, "outlet")
+    old = NOW - timedelta(days=400)
+    store.save_entries(wire, [entry(f"w{n}", f"Caspian item {n}", f"https://x.example/{n}",
+                                    published=old if n < 3 else NOW) for n in range(8)], old)
+    store.save_entries(outlet, [entry("o1", "Caspian copy", "https://x.example/5"),
+                                entry("o2", "Gas swap", "https://y.example/2")], NOW)
+    store.save_entries(wire, [entry("w7", "Edited headline", "https://x.example/7")], NOW)
+    assert store.prune(NOW - timedelta(days=30)) == 3
+    store.conn.execute("INSERT INTO items_fts (items_fts, rank) VALUES ('integrity-check', 1)")
+    found = {v.title for v in store.query_items(ItemQuery(search="caspian OR swap OR edited", limit=None))}
+    assert found == {"Caspian item 3", "Caspian item 4", "Caspian item 5", "Caspian item 6",
+                     "Edited headline", "Gas swap"}
+
+
 # -- PostgreSQL: several processes at the same moment -------------------------------------
 
 
