@@ -104,7 +104,7 @@ def train_default(config: Config, *, extra: Sequence[Any] = (), use_starter: boo
     from pathlib import Path
 
     from classifiers.model_store import save_version
-    from classifiers.train import read_jsonl, starter_examples, train
+    from classifiers.train import STARTER_CONFIG, read_jsonl, starter_examples, train
 
     examples: list[Any] = list(starter_examples()) if use_starter else []
     for path in [*config.settings.classifier.extra_data, *extra]:
@@ -113,7 +113,9 @@ def train_default(config: Config, *, extra: Sequence[Any] = (), use_starter: boo
         examples += user_label_examples(store)
     if not examples:
         raise UsageError("no training data: give --data FILE.jsonl or drop --no-starter")
-    model = train(examples, config.taxonomy if use_starter else None, progress=progress)
+    # With the starter corpus, its own CV-chosen settings; any other corpus, the general ones.
+    model = train(examples, config.taxonomy if use_starter else None, progress=progress,
+                  config=STARTER_CONFIG if use_starter else None)
     if out is not None:
         model.save(Path(out))
         return TrainResult(model, Path(out), len(examples))

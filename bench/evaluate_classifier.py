@@ -34,7 +34,7 @@ from classifiers.evaluate import evaluate, score_labels  # noqa: E402
 from classifiers.model import Example, TagModel, disk_size  # noqa: E402
 from classifiers.probes import PROBES, check  # noqa: E402
 from classifiers.taxonomy import load_taxonomy  # noqa: E402
-from classifiers.train import read_jsonl, starter_examples, train  # noqa: E402
+from classifiers.train import STARTER_CONFIG, read_jsonl, starter_examples, train  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 
@@ -145,7 +145,7 @@ def run_speed(report: dict[str, Any]) -> None:
     for name, exs in sources:
         big = _replicate(exs, 100_000)
         t0 = time.perf_counter()
-        model = train(big, tax)
+        model = train(big, tax, config=STARTER_CONFIG if name == "starter" else None)
         secs = time.perf_counter() - t0
         docs = [e.doc for e in big[:20_000]]
         # Prediction is measured on one core.
@@ -177,7 +177,7 @@ def run_default_model(report: dict[str, Any]) -> None:
         print("default model: skipped (no classifiers/data/*.jsonl)")
         return
     t0 = time.perf_counter()
-    model = train(examples, load_taxonomy())
+    model = train(examples, load_taxonomy(), config=STARTER_CONFIG)  # as the service trains it
     secs = time.perf_counter() - t0
     with tempfile.TemporaryDirectory() as tmp:
         path = model.save(Path(tmp) / model.version)

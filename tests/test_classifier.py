@@ -27,6 +27,7 @@ from classifiers import (
 )
 from classifiers.model_store import ModelStoreError
 from classifiers.probes import PROBES, check
+from classifiers.train import STARTER_CONFIG
 
 TAGS = [
     "russia",
@@ -335,7 +336,7 @@ def starter_model() -> TagModel:
     examples = starter_examples()
     if len(examples) < 200:
         pytest.skip("starter corpus (classifiers/data/*.jsonl) not there yet")
-    return train(examples, load_taxonomy())
+    return train(examples, load_taxonomy(), config=STARTER_CONFIG)  # as the service trains it
 
 
 # Written for this test, not taken from the corpus.
