@@ -84,18 +84,8 @@ def read_jsonl(path: str | Path) -> list[Example]:
 
     Raises DataError naming the file and line of the first bad row."""
     path = Path(path)
-    out = []
     with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{where}: invalid JSON: {exc.msg} at column {exc.colno}") from None
-            out.append(parse_example(row, where))
-    return out
+        return _examples(path, list(fh), partial_last=False)
 
 
 def starter_examples(data_dir: str | Path = DATA_DIR) -> list[Example]:
@@ -105,18 +95,25 @@ def starter_examples(data_dir: str | Path = DATA_DIR) -> list[Example]:
     rather than failing the whole read (any other bad line is still an error)."""
     out: list[Example] = []
     for path in sorted(Path(data_dir).glob("*.jsonl")):
-        lines = path.read_text(encoding="utf-8").splitlines()
-        for lineno, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                if lineno == len(lines):
-                    break
-                raise DataError(f"{where}: invalid JSON: {exc.msg} at column {exc.colno}") from None
-            out.append(parse_example(row, where))
+        out += _examples(path, path.read_text(encoding="utf-8").splitlines(), partial_last=True)
+    return out
+
+
+def _examples(path: Path, lines: Sequence[str], *, partial_last: bool) -> list[Example]:
+    """The examples in a JSONL file's lines; ``partial_last``: a last line that is not
+    JSON (a file still being written) ends the read instead of failing it."""
+    out = []
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{lineno}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            if partial_last and lineno == len(lines):
+                break
+            raise DataError(f"{where}: invalid JSON: {exc.msg} at column {exc.colno}") from None
+        out.append(parse_example(row, where))
     return out
 
 

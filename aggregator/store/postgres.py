@@ -633,6 +633,28 @@ class PostgresStore:
             return "FALSE", []  # only punctuation: matches nothing, as on FTS5
         return "i.search @@ to_tsquery('simple', %s)", [tsquery]
 
+    @staticmethod
+    def _narrowing_filters(q: ItemQuery) -> tuple[list[str], list[object]]:
+        """The filters every item query shares, whatever it starts from: tags excluded,
+        feeds, and the publication window (as SQLiteStore's)."""
+        where: list[str] = []
+        args: list[object] = []
+        for tag in q.not_tags:
+            where.append("NOT EXISTS (SELECT 1 FROM item_tags t WHERE t.item_id = i.id "
+                         "AND t.tag = %s)")
+            args.append(tag)
+        if q.feeds:
+            where.append("EXISTS (SELECT 1 FROM item_sources s JOIN feeds sf ON sf.id = s.feed_id "
+                         "WHERE s.item_id = i.id AND sf.name = ANY(%s))")
+            args.append(list(q.feeds))
+        if q.since:
+            where.append("i.published >= %s")
+            args.append(_ts(q.since))
+        if q.until:
+            where.append("i.published < %s")
+            args.append(_ts(q.until))
+        return where, args
+
     def _item_filters(self, q: ItemQuery) -> tuple[list[str], list[object]]:
         """The WHERE terms (over ``items i``) and their arguments for a query's filters."""
         where: list[str] = []
@@ -649,24 +671,13 @@ class PostgresStore:
             where.append("EXISTS (SELECT 1 FROM item_tags t WHERE t.item_id = i.id "
                          "AND t.tag = ANY(%s)" + score + source + ")")
             args += [list(q.any_tags), *score_args, *source_args]
-        for tag in q.not_tags:
-            where.append("NOT EXISTS (SELECT 1 FROM item_tags t WHERE t.item_id = i.id "
-                         "AND t.tag = %s)")
-            args.append(tag)
         if q.sources and not (q.tags or q.any_tags):
             where.append("EXISTS (SELECT 1 FROM item_tags t WHERE t.item_id = i.id"
                          + source + ")")
             args += source_args
-        if q.feeds:
-            where.append("EXISTS (SELECT 1 FROM item_sources s JOIN feeds sf ON sf.id = s.feed_id "
-                         "WHERE s.item_id = i.id AND sf.name = ANY(%s))")
-            args.append(list(q.feeds))
-        if q.since:
-            where.append("i.published >= %s")
-            args.append(_ts(q.since))
-        if q.until:
-            where.append("i.published < %s")
-            args.append(_ts(q.until))
+        narrow, narrow_args = self._narrowing_filters(q)
+        where += narrow
+        args += narrow_args
         if q.search:
             try:
                 clause, more = self._search(q.search)
@@ -1003,20 +1014,9 @@ class PostgresStore:
         if extra and not (q.tags or q.any_tags):
             where.append("i.id IN (SELECT t.item_id FROM item_tags t WHERE TRUE" + extra + ")")
             args += extra_args
-        for tag in q.not_tags:
-            where.append("NOT EXISTS (SELECT 1 FROM item_tags t WHERE t.item_id = i.id "
-                         "AND t.tag = %s)")
-            args.append(tag)
-        if q.feeds:
-            where.append("EXISTS (SELECT 1 FROM item_sources s JOIN feeds sf ON sf.id = s.feed_id "
-                         "WHERE s.item_id = i.id AND sf.name = ANY(%s))")
-            args.append(list(q.feeds))
-        if q.since:
-            where.append("i.published >= %s")
-            args.append(_ts(q.since))
-        if q.until:
-            where.append("i.published < %s")
-            args.append(_ts(q.until))
+        narrow, narrow_args = self._narrowing_filters(q)
+        where += narrow
+        args += narrow_args
         if q.search:
             try:
                 clause, more = self._search(q.search)
