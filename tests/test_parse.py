@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Literal
 
 import pytest
 
@@ -100,3 +101,41 @@ def test_plain_text_and_keys() -> None:
     assert entry_key(" g ", "l", "t", "d") == "g"
     assert entry_key(None, "l", "t", "d") == "l"
     assert entry_key(None, None, "t", "d") == entry_key("", "", "t", "d")
+
+
+RELATIVE_RSS = b"""<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Ministry</title><link>https://mfa.example/</link>
+<item><title>Statement</title><guid>s-1</guid>
+<description>&lt;p&gt;&lt;a href="/press/1?a=1&amp;amp;b=2"&gt;Read&lt;/a&gt; &lt;img src="img/map.png"&gt;
+&lt;a href="//cdn.example/doc.pdf"&gt;PDF&lt;/a&gt; &lt;a href="https://other.example/x"&gt;x&lt;/a&gt;
+&lt;a href="javascript:alert(1)"&gt;j&lt;/a&gt;&lt;/p&gt;</description></item>
+</channel></rss>"""
+
+RELATIVE_ATOM = b"""<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://think.example/research/">
+<title>Tank</title><id>tag:think.example,2026:feed</id><updated>2026-11-20T00:00:00Z</updated>
+<entry xml:base="papers/"><title>Paper</title><id>tag:think.example,2026:p1</id>
+<updated>2026-11-20T10:00:00Z</updated>
+<content type="html">&lt;p&gt;&lt;a href="p1.html"&gt;Full text&lt;/a&gt;&lt;/p&gt;</content></entry>
+</feed>"""
+
+
+@pytest.mark.parametrize("reader", ["fast", "feedparser"])
+def test_relative_urls_in_html_are_made_absolute(reader: Literal["fast", "feedparser"]) -> None:
+    # Items are read away from their feed (CLI, mail): links must not point at our host.
+    (e,) = parse_feed(RELATIVE_RSS, NOW, url="https://mfa.example/en/rss.xml", reader=reader).entries
+    assert 'href="https://mfa.example/press/1?a=1&amp;b=2"' in e.content_html
+    assert 'src="https://mfa.example/en/img/map.png"' in e.content_html
+    assert 'href="https://cdn.example/doc.pdf"' in e.content_html
+    assert 'href="https://other.example/x"' in e.content_html
+    assert "javascript" not in e.content_html
+    assert e.summary == "Read PDF x j"
+    # xml:base on the feed and the entry, relative to the document's URL.
+    (a,) = parse_feed(RELATIVE_ATOM, NOW, url="https://think.example/feed.xml", reader=reader).entries
+    assert 'href="https://think.example/research/papers/p1.html"' in a.content_html
+
+
+def test_relative_urls_without_a_usable_base_stay_as_written() -> None:
+    for url in (None, "http://mfa.example:99999/rss.xml"):
+        (e,) = parse_feed(RELATIVE_RSS, NOW, url=url).entries
+        assert 'href="/press/1?a=1&amp;b=2"' in e.content_html

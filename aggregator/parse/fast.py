@@ -15,23 +15,20 @@ makes it return None, and the caller uses feedparser. When in doubt, decline.
 
 from __future__ import annotations
 
-import calendar
 import contextlib
 import functools
-import html.entities
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-import feedparser_sgmllib
 from feedparser.api import StrictFeedParser
 from feedparser.datetimes import _parse_date
 from feedparser.encodings import convert_to_utf8
 from feedparser.html import _cp1252
 from feedparser.mixin import _FeedParserMixin
-from feedparser.urls import RelativeURIResolver, _urljoin, make_safe_absolute_uri, resolve_relative_uris
+from feedparser.urls import _urljoin, make_safe_absolute_uri
 from lxml import etree
 
 __all__ = ["FastResult", "fast_parse"]
@@ -101,13 +98,13 @@ _KINDS: dict[str, int] = {
     "media_group": K_CONTAINER, "media_content": K_CONTAINER,
     **dict.fromkeys(_HARMLESS, K_HARMLESS),
 }
-_CAN_CONTAIN_URIS = _FeedParserMixin.can_contain_relative_uris
 _ITUNES = "http://www.itunes.com/"
 _MRSS_SCHEME = "http://search.yahoo.com/mrss/category_schema"
 _EMAIL = re.compile(r"(([a-zA-Z0-9\_\-\.\+]+)@((\[[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.)|"
                     r"(([a-zA-Z0-9\-]+\.)+))([a-zA-Z]{2,4}|[0-9]{1,3})(\]?))(\?subject=\S+)?")
 _LINK_ENTITY = re.compile("&([A-Za-z0-9_]+);")
 _C1 = re.compile("[\x80-\x9f]")
+_FIRST_TAG = re.compile(rb"<[^?!][^>]*>")
 _NS_DECL = re.compile(rb"""xmlns(?::([^\s=>"']+))?\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 _looks_like_html = _FeedParserMixin.looks_like_html
 
@@ -174,143 +171,6 @@ class _Base:
             return value
         return _urljoin(self.uri, value)
 
-    def safe(self, value: str) -> str:
-        """RelativeURIResolver's resolve_uri-or-keep for URL attributes in HTML."""
-        v = value.strip()
-        if not self.uri:
-            return v or value
-        if _PLAIN_URL.match(v):
-            return v
-        return make_safe_absolute_uri(self.uri, v) or value
-
-
-# --- HTML: feedparser's RelativeURIResolver, for the markup it handles simply ---------------
-
-_VOID = RelativeURIResolver.elements_no_end_tag
-_URI_ATTRS = RelativeURIResolver.relative_uris
-_ENTITIES = set(html.entities.name2codepoint) | {"apos"}
-_SHORTTAG = re.compile(r"<([^<>\s]+?)\s*/>")
-_DECL = re.compile(r"<!((?!DOCTYPE|--|\[))", re.IGNORECASE)
-_TOKEN = re.compile(
-    r"<(?P<tag>[a-zA-Z][-_.:a-zA-Z0-9]*)(?P<attrs>(?:\s+[a-zA-Z_][-:.a-zA-Z_0-9]*"
-    r"""(?:\s*=\s*(?:"[^"<>]*"|'[^'<>]*'|[-a-zA-Z0-9./,:;+*%?!&$()_#=~@\[\]]+))?)*)\s*(?P<slash>/?)>"""
-    r"|</(?P<end>[a-zA-Z][-_.:a-zA-Z0-9]*)\s*>"
-    r"|<!--(?P<comment>.*?)--\s*>"
-    r"|&#(?P<charref>[0-9]+|[xX][0-9a-fA-F]+);"
-    r"|&(?P<entity>[a-zA-Z][-.a-zA-Z0-9]*)(?P<semi>;?)"
-    r"|(?P<other><[a-zA-Z>/!?])",
-    re.DOTALL)
-_ATTRFIND = feedparser_sgmllib.attrfind
-_ATTR_REF = feedparser_sgmllib.SGMLParser.entity_or_charref
-_BARE_AMP = re.compile(r"&(?!#\d+;|#x[0-9a-fA-F]+;|\w+;)")
-
-
-def _attr_ref(m: re.Match[str]) -> str:
-    if m.group(2):
-        return f"&#{m.group(2)};"
-    return m.group(0)
-
-
-def _emulate_resolver(src: str, base: _Base, xhtml: bool) -> str | None:
-    """RelativeURIResolver's output for markup made only of plain tags, comments, entity
-    and character references; None for anything else (the caller then runs the real one)."""
-    if "<!" in src:
-        src = _DECL.sub(r"&lt;!\1", src)
-    if "/>" in src:
-        src = _SHORTTAG.sub(lambda m: f"<{m.group(1)} />" if m.group(1) in _VOID
-                            else f"<{m.group(1)}></{m.group(1)}>", src)
-    if "&#3" in src:
-        src = src.replace("&#39;", "'").replace("&#34;", '"')
-    out: list[str] = []
-    pos = 0
-    n = len(src)
-    for m in _TOKEN.finditer(src):
-        start = m.start()
-        if start > pos:
-            out.append(src[pos:start])
-        pos = m.end()
-        kind = m.lastgroup
-        if kind == "attrs" or kind == "slash" or kind == "tag":
-            tag = m.group("tag").lower()
-            raw_attrs = m.group("attrs")
-            if raw_attrs:
-                text = _start_tag(tag, raw_attrs, base)
-                if text is None:
-                    return None
-            else:
-                text = f"<{tag} />" if tag in _VOID else f"<{tag}>"
-            out.append(text)
-            if xhtml and m.group("slash") and tag not in _VOID:
-                out.append(f"</{tag}>")
-        elif kind == "end":
-            tag = m.group("end").lower()
-            if tag not in _VOID:
-                out.append(f"</{tag}>")
-        elif kind == "comment":
-            out.append(f"<!--{m.group('comment')}-->")
-        elif kind == "charref":
-            ref = m.group("charref").lower()
-            value = int(ref[1:], 16) if ref[0] == "x" else int(ref)
-            out.append(f"&#{hex(ord(_cp1252[value]))[1:]};" if value in _cp1252 else f"&#{ref};")
-        elif kind == "semi" or kind == "entity":
-            name = m.group("entity")
-            if name[-1] in "-.":
-                return None
-            if m.group("semi"):
-                out.append(f"&{name};" if name in _ENTITIES else f"&amp;{name}")
-            elif pos == n:
-                out.append(m.group(0))  # left as data at the very end
-            else:
-                out.append(f"&{name};" if name in _ENTITIES else f"&amp;{name}")
-        else:
-            return None  # a tag-like '<' that the simple grammar does not cover
-    if pos < n:
-        out.append(src[pos:])
-    return "".join(out)
-
-
-def _start_tag(tag: str, raw: str, base: _Base) -> str | None:
-    attrs: dict[str, str] = {}
-    k = 0
-    end = len(raw)
-    while k < end:
-        m = _ATTRFIND.match(raw, k)
-        if not m:
-            break
-        name, rest, value = m.group(1, 2, 3)
-        if not rest:
-            value = name
-        else:
-            if value[:1] == "'" == value[-1:] or value[:1] == '"' == value[-1:]:
-                value = value[1:-1]
-            if "&" in value:
-                value = _ATTR_REF.sub(_attr_ref, value)
-        attrs[name.lower()] = value
-        k = m.end()
-    if raw[k:].strip():
-        return None
-    parts = []
-    for key in sorted(attrs):
-        value = attrs[key]
-        if key in ("rel", "type"):
-            value = value.lower() or value
-        if (tag, key) in _URI_ATTRS:
-            value = base.safe(value)
-        if ">" in value or "<" in value or '"' in value:
-            value = value.replace(">", "&gt;").replace("<", "&lt;").replace('"', "&quot;")
-        if "&" in value:
-            value = _BARE_AMP.sub("&amp;", value)
-        parts.append(f' {key}="{value}"')
-    return f"<{tag}{''.join(parts)} />" if tag in _VOID else f"<{tag}{''.join(parts)}>"
-
-
-def _resolve_html(value: str, base: _Base, ctype: str) -> str:
-    if "<" not in value and "&" not in value:
-        return value
-    out = _emulate_resolver(value, base, ctype == "application/xhtml+xml")
-    if out is None:
-        out = resolve_relative_uris(value, base.uri, "utf-8", ctype)
-    return out
 
 
 # --- dates --------------------------------------------------------------------------------
@@ -339,12 +199,14 @@ def parse_date(value: str) -> time.struct_time | None:
         fields = (int(year), int(mon), int(day), int(hh), int(mm), int(ss))
         offset = (int(tzh) * 3600 + int(tzm) * 60) * (-1 if sign == "-" else 1) if sign else 0
     try:
-        datetime(*fields)
+        dt = datetime(*fields)
     except ValueError:
         return _parse_date(value)
     if not 1900 < fields[0] < 9000:
         return _parse_date(value)
-    return time.gmtime(calendar.timegm((*fields, 0, 0, 0)) - offset)
+    if offset:
+        dt -= timedelta(seconds=offset)
+    return dt.utctimetuple()
 
 
 # --- the document ---------------------------------------------------------------------------
@@ -378,6 +240,13 @@ class _Doc:
         self.kinds: dict[str, int] = {}
         self.has_base = b"base=" in data
         self.has_lang = b"lang=" in data
+        # Most feeds declare xml:lang (or xml:base) on the root only: then no element below
+        # it needs looking at (``inside_root`` switches to these after the root is read). A
+        # '>' inside the root's attributes only makes these more cautious.
+        first = _FIRST_TAG.search(data)
+        after_root = first.end() if first else 0
+        self.base_below_root = self.has_base and data.find(b"base=", after_root) != -1
+        self.lang_below_root = self.has_lang and data.find(b"lang=", after_root) != -1
         self.xlink = b"1999/xlink" in data
         self.title_depth = -1
         self.has_content = 0
@@ -417,6 +286,10 @@ class _Doc:
                 if key and uri in self.in_use.values() and self.in_use.get(key) != uri:
                     raise _Decline("one namespace, two prefixes")
                 self.in_use[key] = uri
+
+    def inside_root(self) -> None:
+        self.has_base = self.base_below_root
+        self.has_lang = self.lang_below_root
 
     def name(self, tag: str) -> str:
         """feedparser's name for an element (e.g. 'dc_creator', 'title')."""
@@ -526,9 +399,9 @@ def _text(el: Any) -> str:
     return el.text or ""
 
 
-def _content_value(doc: _Doc, el: Any, element: str, default_type: str,
-                   base: _Base) -> tuple[str, str]:
-    """A push_content/pop pair: the final value and its final content type."""
+def _content_value(doc: _Doc, el: Any, default_type: str) -> tuple[str, str]:
+    """A push_content/pop pair: the final value and its final content type. HTML is kept
+    as the feed has it; normalization resolves its relative URLs while sanitizing it."""
     if el.keys():
         a = _attrs(el)
         if "mode" in a:
@@ -549,8 +422,6 @@ def _content_value(doc: _Doc, el: Any, element: str, default_type: str,
     if not doc.atom and ctype == "text/plain" and ("<" in output or "&" in output) \
             and _looks_like_html(output):
         ctype = "text/html"
-    if ctype in _HTML_TYPES and element in _CAN_CONTAIN_URIS:
-        output = _resolve_html(output, base, ctype)
     return (output if output.isascii() else _fix(output)), ctype
 
 
@@ -644,7 +515,7 @@ class _Entry:
 
     def add_content(self, el: Any, default: str, base: _Base, lang: str | None) -> None:
         self.doc.has_content = 1
-        value, ctype = _content_value(self.doc, el, "content", default, base)
+        value, ctype = _content_value(self.doc, el, default)
         item: dict[str, Any] = {"type": ctype, "language": lang.replace("_", "-") if lang else lang,
                                 "base": base.uri, "value": value}
         src = el.get("src")
@@ -670,7 +541,7 @@ class _Entry:
         e = self.e
         if kind in (K_TITLE, K_MEDIA_TITLE):
             saved = doc.title_depth
-            value, _ = _content_value(doc, el, "title", "text/plain", base)
+            value, _ = _content_value(doc, el, "text/plain")
             if not (-1 < doc.title_depth <= depth):
                 self.store("title", value, depth)
             if value:
@@ -708,10 +579,11 @@ class _Entry:
             if "summary" in e and not doc.has_content:
                 self.add_content(el, "text/plain", base, lang)
             else:
-                element = "description" if kind == K_DESCRIPTION else "summary"
-                default = "text/html" if element == "description" else "text/plain"
-                value, _ = _content_value(doc, el, element, default, base)
+                default = "text/html" if kind == K_DESCRIPTION else "text/plain"
+                value, _ = _content_value(doc, el, default)
                 self.store("summary", value, depth)
+                # As feedparser: the detail follows the last summary read, whatever its depth.
+                e["summary_detail"] = {"base": base.uri}
         elif kind == K_CONTENT_ENCODED:
             self.add_content(el, "text/html", base, lang)
         elif kind == K_CONTENT:
@@ -788,7 +660,8 @@ class _Entry:
 
     def result(self) -> dict[str, Any]:
         e = self.e
-        out: dict[str, Any] = {k: e[k] for k in ("title", "link", "id", "summary", "author",
+        out: dict[str, Any] = {k: e[k] for k in ("title", "link", "id", "summary",
+                                                 "summary_detail", "author",
                                                  "published", "published_parsed", "updated",
                                                  "updated_parsed") if k in e}
         # FeedParserDict answers 'updated' with 'published' when there is none.
@@ -917,7 +790,7 @@ class _Feed:
         r = self.r
         if name in _TITLE or name == "media_title":
             saved = doc.title_depth
-            value, _ = _content_value(doc, el, "title", "text/plain", base)
+            value, _ = _content_value(doc, el, "text/plain")
             if not (-1 < doc.title_depth <= depth):
                 r.title = value
             if value:
@@ -1064,6 +937,7 @@ def _read(root: Any, data: bytes, version: str, url: str) -> FastResult:
     feed = _Feed(doc, result)
     base = doc.child_base(root, doc.base)
     lang = doc.child_lang(root, None)
+    doc.inside_root()
     if lang and version not in ("rss10", "rss090"):
         result.language = lang.replace("_", "-")
     if version == "atom10":

@@ -80,8 +80,11 @@ def _parse_with_feedparser(body: bytes, now: datetime, url: str | None,
     response_headers = {"content-location": url or ""}
     if content_type:
         response_headers["content-type"] = content_type
+    # Raw HTML, as the fast path gives it: normalization sanitizes it and resolves its
+    # relative URLs (nh3, in Rust) for both, where feedparser's resolver re-parses every
+    # HTML field in pure Python.
     d = feedparser.parse(body, response_headers=response_headers, sanitize_html=False,
-                         resolve_relative_uris=True)
+                         resolve_relative_uris=False)
     feed = d.get("feed", {})
     language = feed.get("language") or None
     entries = _normalize(d.get("entries", []), now, language)

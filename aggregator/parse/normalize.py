@@ -10,6 +10,7 @@ import hashlib
 import html
 import re
 from datetime import UTC, datetime
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -60,10 +61,18 @@ def plain_text(markup: str | None) -> str:
     return " ".join(markup.split())
 
 
-def sanitize_html(markup: str | None) -> str:
-    """HTML safe to display: no scripts, styles, handlers or foreign elements."""
+def sanitize_html(markup: str | None, base: str | None = None) -> str:
+    """HTML safe to display: no scripts, styles, handlers or foreign elements; relative
+    links and image sources made absolute against ``base`` (the URL the markup came from),
+    as a browser would resolve them, since the item is displayed away from its feed."""
     if not markup:
         return ""
+    if base and base.startswith(("http://", "https://")) and "=" in markup:
+        try:
+            return nh3.clean(markup, link_rel="noopener noreferrer nofollow",
+                             url_relative=("rewrite_with_base", base))
+        except ValueError:
+            pass  # a base the URL standard rejects (bad port, ...): links stay as written
     return nh3.clean(markup, link_rel="noopener noreferrer nofollow")
 
 
@@ -104,13 +113,15 @@ def normalize_entry(e: Any, now: datetime, feed_language: str | None = None) -> 
         _SPACE.sub(" ", title_html).strip()
     link = e.get("link") or None
     contents = e.get("content") or []
-    body = max((c.get("value") or "" for c in contents), key=len, default="")
+    best: Mapping[str, Any] = max(contents, key=lambda c: len(c.get("value") or ""), default={})
+    body, base = best.get("value") or "", best.get("base")
     summary_html = e.get("summary") or ""
     # Each text made plain once: this is most of normalization's cost on a long entry.
     summary_text = plain_text(summary_html)
     text = plain_text(body)
     if len(summary_text) > len(text) or not body:
         body, text = summary_html, summary_text
+        base = (e.get("summary_detail") or {}).get("base")
     published = _struct_to_dt(e.get("published_parsed")) or _struct_to_dt(e.get("updated_parsed"))
     updated = _struct_to_dt(e.get("updated_parsed"))
     raw_date = e.get("published") or e.get("updated") or ""
@@ -135,7 +146,7 @@ def normalize_entry(e: Any, now: datetime, feed_language: str | None = None) -> 
         url=link,
         canonical_url=canonical_url(link),
         summary=text,
-        content_html=sanitize_html(body),
+        content_html=sanitize_html(body, base),
         published=published or now,
         date_is_fetch_time=published is None,
         updated=updated,
