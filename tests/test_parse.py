@@ -8,7 +8,7 @@ from typing import Literal
 import pytest
 
 from aggregator.parse.feeds import parse_feed
-from aggregator.parse.normalize import canonical_url, entry_key, plain_text
+from aggregator.parse.normalize import canonical_url, entry_key, plain_text, sanitize_html
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -89,6 +89,9 @@ def test_title_edit_keeps_identity() -> None:
     ("https://example.com/a?utm_medium=x&fbclid=y&gclid=z&id=5#comments",
      "https://example.com/a?id=5"),
     ("https://example.com:8443", "https://example.com:8443/"),
+    ("https://example.com/World/2026/x.html", "https://example.com/World/2026/x.html"),
+    ("https://Example.com/x", "https://example.com/x"),
+    ("https://example.com:443/x", "https://example.com/x"),
     ("mailto:x@example.com", None),
     ("not a url", None),
 ])
@@ -98,6 +101,10 @@ def test_canonical_url(url: str, canonical: str | None) -> None:
 
 def test_plain_text_and_keys() -> None:
     assert plain_text("<div>a</div><div>b&nbsp;c</div>") == "a b c"
+    assert plain_text("Mos<b>cow</b> <P>talks</p><br/>end") == "Moscow talks end"
+    assert plain_text("a < p> b") == "a < p> b"
+    assert sanitize_html("Plain words, no markup.") == "Plain words, no markup."
+    assert sanitize_html("AT&T <script>x()</script>") == "AT&amp;T "
     assert entry_key(" g ", "l", "t", "d") == "g"
     assert entry_key(None, "l", "t", "d") == "l"
     assert entry_key(None, None, "t", "d") == entry_key("", "", "t", "d")

@@ -22,8 +22,14 @@ from aggregator.types import Enclosure, Entry
 _TRACKING = re.compile(
     r"^(utm_\w+|fbclid|gclid|dclid|gbraid|wbraid|msclkid|yclid|mc_cid|mc_eid|_ga|_gl|igshid|"
     r"mkt_tok|oly_anon_id|oly_enc_id|vero_id|wt_mc|cmpid|ocid|ref_src|s_cid|__s)$", re.I)
-_BLOCK = re.compile(r"<\s*(/?(p|div|br|li|ul|ol|h[1-6]|tr|td|th|blockquote|section|article|"
-                    r"header|footer|figure|figcaption|pre|hr|table))\b", re.I)
+# Before each block-level tag (a space is inserted there: a literal replacement, so no
+# per-match template expansion).
+_BLOCK = re.compile(r"(?=</?(?:p|div|br|li|ul|ol|h[1-6]|tr|td|th|blockquote|section|article|"
+                    r"header|footer|figure|figcaption|pre|hr|table)\b)", re.I)
+# Text the HTML parser gives back unchanged: nothing to sanitize.
+_INERT = re.compile(r"[<>&\r\0\xa0]")
+# Already canonical: lowercase http(s) host, no port, path, no query or fragment.
+_CANONICAL = re.compile(r"https?://[a-z0-9.-]+/[^?#\s]*\Z")
 _SPACE = re.compile(r"\s+")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -33,6 +39,8 @@ def canonical_url(url: str | None) -> str | None:
     parameters in a stable order. None for anything that is not an http(s) URL."""
     if not url:
         return None
+    if _CANONICAL.match(url):
+        return url
     try:
         parts = urlsplit(url.strip())
         port = parts.port
@@ -54,7 +62,7 @@ def plain_text(markup: str | None) -> str:
     if not markup:
         return ""
     if "<" in markup:
-        markup = nh3.clean(_BLOCK.sub(r" <\1", markup), tags=set())
+        markup = nh3.clean(_BLOCK.sub(" ", markup), tags=set())
     if "&" in markup:
         markup = html.unescape(markup)
     # split/join folds whitespace as _SPACE.sub + strip would, several times faster.
@@ -65,8 +73,8 @@ def sanitize_html(markup: str | None, base: str | None = None) -> str:
     """HTML safe to display: no scripts, styles, handlers or foreign elements; relative
     links and image sources made absolute against ``base`` (the URL the markup came from),
     as a browser would resolve them, since the item is displayed away from its feed."""
-    if not markup:
-        return ""
+    if not markup or not _INERT.search(markup):
+        return markup or ""
     if base and base.startswith(("http://", "https://")) and "=" in markup:
         try:
             return nh3.clean(markup, link_rel="noopener noreferrer nofollow",
