@@ -119,3 +119,26 @@ def test_declines_what_it_cannot_be_sure_of() -> None:
     for body in (broken, doctype, html):
         assert fast_parse(body, URL) is None
         parse_feed(body, NOW, url=URL)  # feedparser still reads it
+
+
+_ENCODED = ('<?xml version="1.0" encoding="{enc}"?><rss version="2.0"><channel><title>Caf\u00e9 '
+            'Tehr\u00e2n</title><item><guid>1</guid><title>Na\u00efve \u2013 {word}</title>'
+            '<description>r\u00e9sum\u00e9</description></item></channel></rss>')
+
+
+@pytest.mark.parametrize(("declared", "written", "content_type"), [
+    ("utf-8", "utf-8", None),
+    ("UTF8", "utf-8", "application/rss+xml"),
+    ("utf-8", "utf-8", "application/xml; charset=utf-8"),
+    ("utf-8", "windows-1252", None),  # declared wrongly: feedparser falls back, so must we
+    ("utf-8", "utf-8", "text/xml"),  # RFC 3023: text/xml without charset is us-ascii
+    ("utf-8", "iso-8859-1", "application/rss+xml; charset=iso-8859-1"),  # HTTP wins
+    ("iso-8859-1", "iso-8859-1", None),
+])
+def test_encodings_read_as_feedparser_reads_them(declared: str, written: str,
+                                                 content_type: str | None) -> None:
+    body = _ENCODED.format(enc=declared, word="x").encode(written, "xmlcharrefreplace")
+    headers = {"content-type": content_type} if content_type else None
+    expected = parse_feed(body, NOW, url=URL, headers=headers, reader="feedparser")
+    assert parse_feed(body, NOW, url=URL, headers=headers) == expected
+    assert expected.entries and expected.title
