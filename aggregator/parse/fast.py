@@ -98,6 +98,8 @@ _KINDS: dict[str, int] = {
     "media_group": K_CONTAINER, "media_content": K_CONTAINER,
     **dict.fromkeys(_HARMLESS, K_HARMLESS),
 }
+_DATE_KEYS = {K_PUBLISHED: ("published", "published_parsed"),
+              K_UPDATED: ("updated", "updated_parsed")}
 _ITUNES = "http://www.itunes.com/"
 _MRSS_SCHEME = "http://search.yahoo.com/mrss/category_schema"
 _EMAIL = re.compile(r"(([a-zA-Z0-9\_\-\.\+]+)@((\[[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.)|"
@@ -409,10 +411,10 @@ def _content_value(doc: _Doc, el: Any, default_type: str) -> tuple[str, str]:
         if "mode" in a:
             raise _Decline("content mode")
         ctype = _map_type(a.get("type", default_type))
+        if not (ctype.startswith("text/") or ctype.endswith(("+xml", "/xml"))):
+            raise _Decline("base64 content")
     else:
-        ctype = default_type
-    if not (ctype.startswith("text/") or ctype.endswith(("+xml", "/xml"))):
-        raise _Decline("base64 content")
+        ctype = default_type  # text/plain or text/html
     if len(el):
         if ctype != "application/xhtml+xml":
             raise _Decline("markup inside a text element")
@@ -460,6 +462,7 @@ class _Entry:
         self.authors: list[dict[str, str]] = []
         self.content: list[dict[str, Any]] = []
         self.guidislink = False
+        self.last_date: tuple[str, Any] = ("", None)
 
     # storage ---------------------------------------------------------------------------
     def store(self, key: str, value: Any, depth: int) -> None:
@@ -573,10 +576,15 @@ class _Entry:
             if self.guidislink:
                 e.setdefault("link", output)
         elif kind in (K_PUBLISHED, K_UPDATED):
-            key = "published" if kind == K_PUBLISHED else "updated"
+            key, parsed_key = _DATE_KEYS[kind]
             output = _plain(el)
             self.store(key, output, depth)
-            e[key + "_parsed"] = parse_date(output) if output else None
+            if output and output == self.last_date[0]:
+                parsed = self.last_date[1]  # Atom's updated is often its published
+            else:
+                parsed = parse_date(output) if output else None
+                self.last_date = (output, parsed)
+            e[parsed_key] = parsed
         elif kind in (K_DESCRIPTION, K_SUMMARY):
             if "summary" in e and not doc.has_content:
                 self.add_content(el, "text/plain", base, lang)
