@@ -134,6 +134,10 @@ _ENCODED = ('<?xml version="1.0" encoding="{enc}"?><rss version="2.0"><channel><
     ("utf-8", "utf-8", "text/xml"),  # RFC 3023: text/xml without charset is us-ascii
     ("utf-8", "iso-8859-1", "application/rss+xml; charset=iso-8859-1"),  # HTTP wins
     ("iso-8859-1", "iso-8859-1", None),
+    ("ISO-8859-1", "iso-8859-1", "application/rss+xml; charset=latin1"),
+    ("iso-8859-1", "utf-8", "text/html; charset=utf-8"),  # HTTP wins
+    ("iso-8859-1", "windows-1252", None),  # C1 bytes: Windows-1252 characters
+    ("us-ascii", "utf-8", None),
 ])
 def test_encodings_read_as_feedparser_reads_them(declared: str, written: str,
                                                  content_type: str | None) -> None:

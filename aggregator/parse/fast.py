@@ -901,25 +901,34 @@ def _version(root: Any, data: bytes) -> str | None:
     return None
 
 
-def _plainly_utf8(body: bytes, content_type: str | None) -> bool:
-    """True when feedparser's convert_to_utf8 would settle on UTF-8 without a doubt: no
-    BOM, an XML declaration saying UTF-8, and no HTTP type or an XML one agreeing. (If the
-    bytes are not valid UTF-8 after all, lxml refuses them and feedparser reads them.)"""
+# Declared encodings lxml decodes exactly as Python's codecs do: UTF-8 (invalid bytes make
+# lxml refuse the document, and feedparser reads it), and Latin-1 (every byte is the code
+# point of the same number, in both).
+_AS_IS = {b"utf-8": "utf-8", b"utf8": "utf-8", b"iso-8859-1": "iso-8859-1",
+          b"latin-1": "iso-8859-1", b"latin1": "iso-8859-1"}
+
+
+def _readable_as_is(body: bytes, content_type: str | None) -> bool:
+    """True when feedparser's convert_to_utf8 would decode the document with the encoding
+    its XML declaration names, and that is one lxml reads identically: no BOM, and no HTTP
+    type, or an XML one whose charset (if any) agrees. Re-encoding is then a wasted pass."""
     m = RE_XML_PI_ENCODING.match(body)
-    if not m or m.group(1).lower() not in (b"utf-8", b"utf8"):
+    declared = _AS_IS.get(m.group(1).lower()) if m else None
+    if declared is None:
         return False
     if not content_type:
         return True
     media, charset = parse_content_type(content_type)
-    return charset.lower() in ("", "utf-8", "utf8") and (
-        media == "application/xml" or (media.startswith("application/") and media.endswith("+xml")))
+    if charset:  # RFC 3023: the HTTP charset wins, so it must be the same encoding
+        return _AS_IS.get(charset.lower().encode()) == declared
+    return media == "application/xml" or (media.startswith("application/") and media.endswith("+xml"))
 
 
 def fast_parse(body: bytes, url: str | None, *, content_type: str | None = None) -> FastResult | None:
     """The document read the way feedparser would read it, or None when this reader is not
     sure to (the caller then uses feedparser)."""
-    if _plainly_utf8(body, content_type):
-        data = body  # what convert_to_utf8 would return, bar the declaration's quotes
+    if _readable_as_is(body, content_type):
+        data = body  # what convert_to_utf8 would return, bar its re-encoding
     else:
         headers = {"content-location": url or ""}
         if content_type:
