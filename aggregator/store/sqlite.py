@@ -11,9 +11,10 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta
+from json.encoder import encode_basestring_ascii as _quote
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -36,8 +37,6 @@ WAL_AUTOCHECKPOINT_PAGES = 10_000
 _T = TypeVar("_T")
 # A list of ids as one parameter (JSON): no limit on how many, unlike ?, ?, ...
 _ID_LIST = "SELECT value FROM json_each(?)"
-# Reasons are stored as a JSON list of strings; one encoder, not json.dumps' per-call setup.
-_JSON_LIST = json.JSONEncoder(ensure_ascii=True, check_circular=False)
 
 
 def _search_syntax_error(e: sqlite3.OperationalError) -> bool:
@@ -55,13 +54,20 @@ def _dt(text: str | None) -> datetime | None:
     return from_iso(text) if text else None
 
 
-def _fingerprint_columns(fp: int | None) -> tuple[int | None, ...]:
-    """simhash and its bands as stored (signed 64-bit; NULLs when there is none)."""
+def _json_strings(values: Sequence[str]) -> str:
+    """A JSON list of strings exactly as json.dumps writes it (ASCII, ", " between items),
+    without its per-call setup: reasons, authors and categories are several an item, and
+    json.dumps was a tenth of storing a cold ingest's items and tags."""
+    return "[" + ", ".join(map(_quote, values)) + "]"
+
+
+def _fingerprint_columns(fps: Sequence[int | None]) -> list[tuple[int | None, ...]]:
+    """simhash and its bands as stored (signed 64-bit; NULLs when there is none), for a
+    batch: one import, not one per row."""
     from aggregator.parse import dedupe  # numpy: only writers pay for it, never a query
 
-    if fp is None:
-        return (None,) * (1 + dedupe.BANDS)
-    return (dedupe.to_signed(fp), *dedupe.bands(fp))
+    none = (None,) * (1 + dedupe.BANDS)
+    return [none if fp is None else (dedupe.to_signed(fp), *dedupe.bands(fp)) for fp in fps]
 
 
 class SQLiteStore:
@@ -107,8 +113,9 @@ class SQLiteStore:
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """The writes made inside commit together, or not at all. The fetch pass stores a
-        feed's entries, its rule tags and its new state in one: a commit is most of the cost
-        of a small write, and a killed run then never leaves items without their feed state."""
+        group of feeds' entries, their rule tags and their new states in one: a commit is
+        most of the cost of a small write, and a killed run then never leaves items without
+        their feed state."""
         with self._tx():
             yield
 
@@ -353,7 +360,7 @@ class SQLiteStore:
         Identity within the feed is the entry key; across feeds, the canonical URL: the same
         story from a second feed becomes a second source of the same item. A new item whose
         text is near-identical to another's published within ``STORY_WINDOW`` joins that
-        item's story (see ``_assign_story``); nothing is merged or deleted.
+        item's story (see ``_assign_stories``); nothing is merged or deleted.
         """
         from aggregator.parse import dedupe  # numpy: only writers pay for it, never a query
         from aggregator.parse.normalize import stored_html
@@ -378,7 +385,7 @@ class SQLiteStore:
                         "authors = ?, categories = ?, language = ?, content_hash = ?, "
                         "updated_at = ?, needs_classify = 1 WHERE id = ?",
                         (e.title, e.url, e.summary, stored_html(e.summary, e.content_html),
-                         json.dumps(list(e.authors)), json.dumps(list(e.categories)),
+                         _json_strings(e.authors), _json_strings(e.categories),
                          e.language, e.content_hash, stamp, item_id))
                     c.execute("UPDATE item_sources SET title = ?, url = ? "
                               "WHERE feed_id = ? AND entry_key = ?",
@@ -387,36 +394,13 @@ class SQLiteStore:
                     changed.append((item_id, e))
             # Fingerprints in one batch (numpy's cost is per call), only for what is new.
             fps = dedupe.fingerprints([(e.title, e.summary) for e in fresh])
+            todo: list[tuple[Entry, int | None]] = []
             for e, fp in zip(fresh, fps, strict=True):
-                if e.key in known:  # the same key twice in one document: the first wins
-                    continue
-                target: int | None = None
-                if e.canonical_url:
-                    found = c.execute("SELECT id FROM items WHERE canonical_url = ?",
-                                      (e.canonical_url,)).fetchone()
-                    target = found[0] if found else None
-                if target is None:
-                    cur = c.execute(
-                        "INSERT INTO items (feed_id, canonical_url, url, title, summary, "
-                        "content_html, published, date_is_fetch_time, authors, categories, "
-                        "language, content_hash, first_seen, updated_at, simhash, simhash_b0, "
-                        "simhash_b1, simhash_b2, simhash_b3) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (feed.id, e.canonical_url, e.url, e.title, e.summary,
-                         stored_html(e.summary, e.content_html),
-                         to_iso(e.published), int(e.date_is_fetch_time),
-                         json.dumps(list(e.authors)), json.dumps(list(e.categories)),
-                         e.language, e.content_hash, stamp, stamp,
-                         *_fingerprint_columns(fp)))
-                    target = int(cur.lastrowid or 0)
-                    new.append(target)
-                    if fp is not None:
-                        self._assign_story(c, target, fp, e.published)
-                c.execute(
-                    "INSERT INTO item_sources (feed_id, entry_key, item_id, url, title, published, "
-                    "first_seen) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (feed.id, e.key, target, e.url, e.title, to_iso(e.published), stamp))
-                known[e.key] = (target, feed.id, e.content_hash)
+                if e.key not in known:  # the same key twice in one document: the first wins
+                    known[e.key] = (0, feed.id, e.content_hash)
+                    todo.append((e, fp))
+            if todo:
+                new = self._insert_fresh(c, feed, todo, stamp)
             self._index_for_search(c, new)
             if changed:
                 # A rewritten text gets a fresh fingerprint for later copies to match; the
@@ -425,7 +409,8 @@ class SQLiteStore:
                 c.executemany(
                     "UPDATE items SET simhash = ?, simhash_b0 = ?, simhash_b1 = ?, "
                     "simhash_b2 = ?, simhash_b3 = ? WHERE id = ?",
-                    [(*_fingerprint_columns(fp), i) for (i, _), fp in zip(changed, fps, strict=True)])
+                    [(*cols, i) for (i, _), cols in zip(changed, _fingerprint_columns(fps),
+                                                        strict=True)])
         return IngestResult(tuple(new), tuple(updated))
 
     @staticmethod
@@ -452,32 +437,103 @@ class SQLiteStore:
         return found
 
     @staticmethod
-    def _assign_story(c: sqlite3.Connection, item_id: int, fp: int, published: datetime) -> None:
-        """Put a new item in the story of its nearest near-duplicate, if any: one published
-        within ``STORY_WINDOW`` either way (feeds arrive in any order) whose fingerprint is
-        within ``dedupe.MAX_DISTANCE`` bits. Candidates come from the band indexes."""
+    def _insert_fresh(c: sqlite3.Connection, feed: Feed,
+                      todo: Sequence[tuple[Entry, int | None]], stamp: str) -> list[int]:
+        """Insert new entries, in entry order: an item for each canonical URL not stored
+        yet (the first entry carrying it), a source for every entry. Returns the ids of the
+        items created. A statement per table for the whole feed, not per row: the
+        per-call overhead was a third of storing a cold ingest."""
         from aggregator.parse import dedupe
+        from aggregator.parse.normalize import stored_html
 
-        low, high = to_iso(published - STORY_WINDOW), to_iso(published + STORY_WINDOW)
-        bands = dedupe.bands(fp)
-        rows = c.execute(
-            " UNION ".join(f"SELECT id, story_id, simhash FROM items WHERE simhash_b{n} = ? "
-                           "AND published BETWEEN ? AND ?" for n in range(dedupe.BANDS)),
-            [arg for band in bands for arg in (band, low, high)]).fetchall()
-        best: tuple[int, int] | None = None  # (distance, story id)
-        for other, story, simhash in rows:
-            if other == item_id:
-                continue
-            d = dedupe.distance(fp, dedupe.from_signed(simhash))
-            key = (d, story if story is not None else other)
-            if d <= dedupe.MAX_DISTANCE and (best is None or key < best):
-                best = key
-        if best is None:
+        urls = [e.canonical_url for e, _ in todo if e.canonical_url]
+        owner: dict[str, int] = dict(c.execute(
+            f"SELECT canonical_url, id FROM items WHERE canonical_url IN ({_ID_LIST})",
+            (json.dumps(urls),))) if urls else {}
+        # Ids chosen here, as SQLite would (one past the largest), so that rows need no
+        # lastrowid each: BEGIN IMMEDIATE holds the write lock, nobody inserts meanwhile.
+        next_id = int(c.execute("SELECT coalesce(max(id), 0) + 1 FROM items").fetchone()[0])
+        items: list[tuple[object, ...]] = []
+        sources: list[tuple[object, ...]] = []
+        stories: list[tuple[int, int, datetime, tuple[int | None, ...]]] = []
+        new: list[int] = []
+        columns = _fingerprint_columns([fp for _, fp in todo])
+        for (e, fp), fp_columns in zip(todo, columns, strict=True):
+            published = to_iso(e.published)
+            target = owner.get(e.canonical_url) if e.canonical_url else None
+            if target is None:
+                target = next_id
+                next_id += 1
+                if e.canonical_url:
+                    owner[e.canonical_url] = target
+                items.append((
+                    target, feed.id, e.canonical_url, e.url, e.title, e.summary,
+                    stored_html(e.summary, e.content_html), published,
+                    int(e.date_is_fetch_time), _json_strings(e.authors),
+                    _json_strings(e.categories), e.language, e.content_hash, stamp, stamp,
+                    *fp_columns))
+                new.append(target)
+                if fp is not None:
+                    stories.append((target, fp, e.published, fp_columns[1:]))
+            sources.append((feed.id, e.key, target, e.url, e.title, published, stamp))
+        c.executemany(
+            "INSERT INTO items (id, feed_id, canonical_url, url, title, summary, content_html, "
+            "published, date_is_fetch_time, authors, categories, language, content_hash, "
+            "first_seen, updated_at, simhash, simhash_b0, simhash_b1, simhash_b2, simhash_b3) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", items)
+        c.executemany(
+            "INSERT INTO item_sources (feed_id, entry_key, item_id, url, title, published, "
+            "first_seen) VALUES (?, ?, ?, ?, ?, ?, ?)", sources)
+        SQLiteStore._assign_stories(c, stories, dedupe)
+        return new
+
+    @staticmethod
+    def _assign_stories(c: sqlite3.Connection,
+                        items: Sequence[tuple[int, int, datetime, tuple[int | None, ...]]],
+                        dedupe: Any) -> None:
+        """Put each new item in the story of its nearest near-duplicate, if any: one
+        published within ``STORY_WINDOW`` either way (feeds arrive in any order) whose
+        fingerprint is within ``dedupe.MAX_DISTANCE`` bits. Candidates come from the band
+        indexes, for the whole batch in one query, each item seeing only older ids (as
+        when inserted one by one); the choices are then made in order, as in
+        PostgresStore._assign_stories."""
+        if not items:
             return
-        story = best[1]
-        # The story's first item carries its own id too, so members are one index lookup.
-        c.execute("UPDATE items SET story_id = ? WHERE id = ? AND story_id IS NULL", (story, story))
-        c.execute("UPDATE items SET story_id = ? WHERE id = ?", (story, item_id))
+        rows = json.dumps([(i, *bands, to_iso(p - STORY_WINDOW), to_iso(p + STORY_WINDOW))
+                           for i, _, p, bands in items])
+        found: dict[int, list[tuple[int, int | None, int]]] = {}
+        for new_id, other, story, simhash in c.execute(
+                "WITH n (id, b0, b1, b2, b3, lo, hi) AS (SELECT "
+                + ", ".join(f"json_extract(value, '$[{k}]')" for k in range(7))
+                + " FROM json_each(?)) " + " UNION ".join(
+                    f"SELECT n.id, i.id, i.story_id, i.simhash FROM n JOIN items i ON "
+                    f"i.simhash_b{b} = n.b{b} AND i.published BETWEEN n.lo AND n.hi "
+                    "AND i.id < n.id" for b in range(dedupe.BANDS)), (rows,)):
+            found.setdefault(new_id, []).append((other, story, simhash))
+        if not found:
+            return
+        story_now: dict[int, int] = {}  # story ids set earlier in this batch
+        updates: list[tuple[int, int]] = []
+        for item_id, fp, _, _ in items:
+            best: tuple[int, int] | None = None  # (distance, story id)
+            for other, story, simhash in found.get(item_id, ()):
+                story = story_now.get(other, story)
+                d = dedupe.distance(fp, dedupe.from_signed(simhash))
+                key = (d, story if story is not None else other)
+                if d <= dedupe.MAX_DISTANCE and (best is None or key < best):
+                    best = key
+            if best is None:
+                continue
+            head = best[1]
+            # The story's first item carries its own id too, so members are one index lookup.
+            story_now.setdefault(head, head)
+            story_now[item_id] = head
+            updates.append((item_id, head))
+        if updates:
+            c.execute(f"UPDATE items SET story_id = id WHERE id IN ({_ID_LIST}) "
+                      "AND story_id IS NULL", (json.dumps(sorted({h for _, h in updates})),))
+            c.executemany("UPDATE items SET story_id = ? WHERE id = ?",
+                          [(h, i) for i, h in updates])
 
     _CLASSIFY_SELECT = (
         "SELECT i.id, i.title, i.summary, i.categories, "
@@ -485,20 +541,26 @@ class SQLiteStore:
         " WHERE s.item_id = i.id) FROM items i ")
 
     @staticmethod
-    def _to_classify(r: tuple) -> ItemToClassify:
+    def _to_classify(rows: Iterable[tuple]) -> list[ItemToClassify]:
         from aggregator.types import ItemToClassify
 
-        feed_tags: set[str] = set()
-        for chunk in (r[4] or "").split("\x1f"):
-            if chunk:
-                feed_tags.update(json.loads(chunk))
-        return ItemToClassify(r[0], r[1], r[2], tuple(json.loads(r[3])), tuple(sorted(feed_tags)))
+        out = []
+        loads = json.loads
+        for r in rows:
+            feed_tags: set[str] = set()
+            if r[4]:
+                for chunk in r[4].split("\x1f"):
+                    if chunk != "[]":  # most feeds imply no tags
+                        feed_tags.update(loads(chunk))
+            out.append(ItemToClassify(r[0], r[1], r[2],
+                                      tuple(loads(r[3])) if r[3] != "[]" else (),
+                                      tuple(sorted(feed_tags))))
+        return out
 
     def items_to_classify(self, limit: int, after_id: int = 0) -> list[ItemToClassify]:
-        rows = self.conn.execute(
+        return self._to_classify(self.conn.execute(
             self._CLASSIFY_SELECT + "WHERE i.needs_classify = 1 AND i.id > ? ORDER BY i.id LIMIT ?",
-            (after_id, limit))
-        return [self._to_classify(r) for r in rows]
+            (after_id, limit)))
 
     def items_for_reclassify(self, since: datetime | None,
                              batch: int) -> Iterator[list[ItemToClassify]]:
@@ -509,8 +571,8 @@ class SQLiteStore:
             if since is not None:
                 sql += " AND i.published >= ?"
                 args.append(to_iso(since))
-            rows = [self._to_classify(r) for r in
-                    self.conn.execute(sql + " ORDER BY i.id LIMIT ?", [*args, batch])]
+            rows = self._to_classify(
+                self.conn.execute(sql + " ORDER BY i.id LIMIT ?", [*args, batch]))
             if not rows:
                 return
             last = rows[-1].id
@@ -529,9 +591,8 @@ class SQLiteStore:
             higher = tuple(s for s, r in _PRECEDENCE.items() if r > rank)
             guard = (f" WHERE item_tags.source NOT IN ({','.join('?' * len(higher))})"
                      if higher else "")
-            encode = _JSON_LIST.encode
             rows = [(item_id, t.tag, float(t.score), source, t.model_version,
-                     encode(t.reasons) if t.reasons else "[]", stamp, *higher)
+                     _json_strings(t.reasons), stamp, *higher)
                     for item_id, tags in results for t in tags]
             c.executemany(
                 "INSERT INTO item_tags (item_id, tag, score, source, model_version, reasons, "
@@ -899,7 +960,7 @@ class SQLiteStore:
         ids = sorted(labels)
         rows = self.conn.execute(
             self._CLASSIFY_SELECT + f"WHERE i.id IN ({','.join('?' * len(ids))})", ids)
-        return [(item, labels[item.id]) for item in map(self._to_classify, rows)]
+        return [(item, labels[item.id]) for item in self._to_classify(rows)]
 
     # -- digests ------------------------------------------------------------------------
 
