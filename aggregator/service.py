@@ -30,6 +30,8 @@ Progress = Callable[[str, int, int], None]  # (what, done, total)
 # this many entries, or once its first feed has waited this long (seconds).
 GROUP_ENTRIES = 1000
 GROUP_SECONDS = 0.25
+# Items tagged per commit when classifying (in batches of [classifier] batch_size).
+CLASSIFY_COMMIT_ITEMS = 2500
 EventSink = Callable[[str, dict[str, Any]], None]  # (event, fields): the daemon logs them
 
 
@@ -153,14 +155,23 @@ def classify_pending(store: Store, classifier: Classifier, *, batch_size: int = 
     done = 0
     after = 0
     while not (stop and stop.is_set()):
-        batch = store.items_to_classify(batch_size, after)
-        if not batch:
-            return written
-        after = batch[-1].id
-        written += store.write_model_tags(classifier.tag(batch), now or utcnow())
-        done += len(batch)
-        if progress:
-            progress("classify", done, 0)
+        # Several batches a commit: a commit writes out every page of the (tag, score)
+        # index that its batch touched, which with ~3,000 tags a batch is most of that
+        # index; committing every fifth batch wrote 203k tags in 0.77 s instead of 1.07.
+        # A kill loses only uncommitted tags: those items are still pending, and the next
+        # run tags them.
+        with store.transaction():
+            pending = 0
+            while pending < CLASSIFY_COMMIT_ITEMS and not (stop and stop.is_set()):
+                batch = store.items_to_classify(batch_size, after)
+                if not batch:
+                    return written
+                after = batch[-1].id
+                written += store.write_model_tags(classifier.tag(batch), now or utcnow())
+                done += len(batch)
+                pending += len(batch)
+                if progress:
+                    progress("classify", done, 0)
     return written
 
 

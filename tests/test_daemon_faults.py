@@ -423,6 +423,10 @@ def test_classification_stops_between_batches_when_the_daemon_stops(
             classify_pending(store, classifier, batch_size=20, stop=stop,
                              progress=lambda *_: stop.set())
             assert len(store.items_to_classify(1000)) == 100 - 20
+        # What was tagged is committed (batches share commits, a stop ends the last one).
+        db = home / "var" / "aggregator.db"
+        assert scalar(db, "SELECT count(*) FROM items WHERE needs_classify = 0") == 20
+        assert scalar(db, "SELECT count(DISTINCT item_id) FROM item_tags") == 20
 
 
 def test_a_reload_keeps_the_next_run_of_the_daily_jobs(instance_dir: Path) -> None:
