@@ -102,7 +102,8 @@ def _struct_to_dt(value: Any) -> datetime | None:
     try:
         # Parsers give UTC struct_times: the fields are the datetime's (a leap second or
         # other odd field takes the arithmetic way).
-        return datetime(*value[:6], tzinfo=UTC)
+        year, month, day, hour, minute, second = value[:6]
+        return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
     except (TypeError, ValueError, OverflowError):
         pass
     try:
