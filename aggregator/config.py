@@ -106,7 +106,7 @@ class FetchSection(_Section):
 
 class ClassifierSettings(_Section):
     models_dir: str = "var/models"
-    batch_size: int = Field(500, ge=1)
+    batch_size: int = Field(300, ge=1)
     extra_data: list[str] = []
     use_starter: bool = True
     use_labels: bool = True
