@@ -69,3 +69,22 @@ def test_signed_storage_round_trips() -> None:
         signed = dedupe.to_signed(value)
         assert -(1 << 63) <= signed < 1 << 63
         assert dedupe.from_signed(signed) == value
+
+
+def test_story_choices_nearest_then_lowest_story_and_joins_within_the_batch() -> None:
+    base = 0x0123_4567_89AB_CDEF
+    near, nearer, far = base ^ 0b111, base ^ 0b1, base ^ 0xFFFF
+    signed = dedupe.to_signed
+    candidates = {
+        # 10 is nearer than 5, whose story is older: the nearest wins.
+        20: [(5, None, signed(near)), (10, None, signed(nearer))],
+        # Same distance from two stories: the lower story id.
+        21: [(12, 7, signed(near)), (11, 3, signed(near))],
+        # 22 only sees 20, which joined 10's story earlier in this batch.
+        22: [(20, None, signed(base))],
+        # Too far apart: a story of its own.
+        23: [(5, None, signed(far))],
+    }
+    items = [(20, base), (21, base), (22, base), (23, base)]
+    assert dedupe.story_choices(items, candidates) == [(20, 10), (21, 3), (22, 10)]
+    assert dedupe.story_choices(items, {}) == []

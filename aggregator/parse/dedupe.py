@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -169,3 +169,31 @@ def to_signed(fp: int) -> int:
 
 def from_signed(value: int) -> int:
     return value & _MASK64
+
+
+def story_choices(items: Sequence[tuple[int, int]],
+                  candidates: Mapping[int, Sequence[tuple[int, int | None, int]]],
+                  ) -> list[tuple[int, int]]:
+    """Which story each new item joins. ``items``: the new items' (id, fingerprint), in
+    the order they were stored; ``candidates[id]``: the older items sharing a band with it
+    in the time window, as (id, story id or None, signed fingerprint). Returns (item id,
+    story id) for each item that joins a story: its nearest candidate's within
+    ``MAX_DISTANCE`` bits, ties to the lower story id. A story's id is its first item's;
+    an item that joined one earlier in the same batch counts as a member of it."""
+    story_now: dict[int, int] = {}
+    updates: list[tuple[int, int]] = []
+    for item_id, fp in items:
+        best: tuple[int, int] | None = None  # (distance, story id)
+        for other, story, simhash in candidates.get(item_id, ()):
+            story = story_now.get(other, story)
+            d = distance(fp, from_signed(simhash))
+            key = (d, story if story is not None else other)
+            if d <= MAX_DISTANCE and (best is None or key < best):
+                best = key
+        if best is None:
+            continue
+        head = best[1]
+        story_now.setdefault(head, head)
+        story_now[item_id] = head
+        updates.append((item_id, head))
+    return updates

@@ -497,7 +497,7 @@ class PostgresStore:
     def _assign_stories(c: psycopg.Connection[Any],
                         items: Sequence[tuple[int, int, datetime]]) -> None:
         """Put each new item in the story of its nearest near-duplicate (see
-        SQLiteStore._assign_story), for a whole batch: the candidates of every item in one
+        dedupe.story_choices), for a whole batch: the candidates of every item in one
         query (each item seeing only older ids, as when inserted one by one), the choices
         made in order in Python, the updates sent together. Two daemons storing two copies
         at the same instant do not see each other's uncommitted item: those stay apart."""
@@ -518,23 +518,7 @@ class PostgresStore:
                     f"i.simhash_b{b} = n.b{b} AND i.published BETWEEN n.lo AND n.hi "
                     "AND i.id < n.id" for b in range(dedupe.BANDS)), arrays):
             found.setdefault(new_id, []).append((other, story, simhash))
-        story_now: dict[int, int] = {}  # story ids set earlier in this batch
-        updates: list[tuple[int, int]] = []
-        for item_id, fp, _ in items:
-            best: tuple[int, int] | None = None  # (distance, story id)
-            for other, story, simhash in found.get(item_id, ()):
-                story = story_now.get(other, story)
-                d = dedupe.distance(fp, dedupe.from_signed(simhash))
-                key = (d, story if story is not None else other)
-                if d <= dedupe.MAX_DISTANCE and (best is None or key < best):
-                    best = key
-            if best is None:
-                continue
-            head = best[1]
-            # The story's first item carries its own id too, so members are one index lookup.
-            story_now.setdefault(head, head)
-            story_now[item_id] = head
-            updates.append((item_id, head))
+        updates = dedupe.story_choices([(i, fp) for i, fp, _ in items], found)
         if updates:
             heads = sorted({h for _, h in updates})
             c.execute("UPDATE items SET story_id = id WHERE id = ANY(%s) AND story_id IS NULL",

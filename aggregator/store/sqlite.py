@@ -501,8 +501,7 @@ class SQLiteStore:
         published within ``STORY_WINDOW`` either way (feeds arrive in any order) whose
         fingerprint is within ``dedupe.MAX_DISTANCE`` bits. Candidates come from the band
         indexes, for the whole batch in one query, each item seeing only older ids (as
-        when inserted one by one); the choices are then made in order, as in
-        PostgresStore._assign_stories."""
+        when inserted one by one); ``dedupe.story_choices`` then decides, in order."""
         if not items:
             return
         rows = json.dumps([(i, *bands, to_iso(p - STORY_WINDOW), to_iso(p + STORY_WINDOW))
@@ -516,25 +515,7 @@ class SQLiteStore:
                     f"i.simhash_b{b} = n.b{b} AND i.published BETWEEN n.lo AND n.hi "
                     "AND i.id < n.id" for b in range(dedupe.BANDS)), (rows,)):
             found.setdefault(new_id, []).append((other, story, simhash))
-        if not found:
-            return
-        story_now: dict[int, int] = {}  # story ids set earlier in this batch
-        updates: list[tuple[int, int]] = []
-        for item_id, fp, _, _ in items:
-            best: tuple[int, int] | None = None  # (distance, story id)
-            for other, story, simhash in found.get(item_id, ()):
-                story = story_now.get(other, story)
-                d = dedupe.distance(fp, dedupe.from_signed(simhash))
-                key = (d, story if story is not None else other)
-                if d <= dedupe.MAX_DISTANCE and (best is None or key < best):
-                    best = key
-            if best is None:
-                continue
-            head = best[1]
-            # The story's first item carries its own id too, so members are one index lookup.
-            story_now.setdefault(head, head)
-            story_now[item_id] = head
-            updates.append((item_id, head))
+        updates = dedupe.story_choices([(i, fp) for i, fp, _, _ in items], found)
         if updates:
             c.execute(f"UPDATE items SET story_id = id WHERE id IN ({_ID_LIST}) "
                       "AND story_id IS NULL", (json.dumps(sorted({h for _, h in updates})),))
