@@ -275,7 +275,6 @@ async def _fetch_feeds(config: Config, store: Store, feeds: Sequence[Feed],
     # Responses parsed but not stored yet: (feed, response, parsed, time it came), stored
     # together by flush().
     pending: list[tuple[Feed, Any, Any, datetime]] = []
-    pending_entries = 0
     pending_since = 0.0  # loop time when the first pending response came
     done = 0
     loop = asyncio.get_running_loop()
@@ -285,12 +284,11 @@ async def _fetch_feeds(config: Config, store: Store, feeds: Sequence[Feed],
         A commit per feed cost a third of a cold ingest's storing (bench_ingest), mostly
         the same index pages written to the WAL again each time. Synchronous, so a
         cancellation can never land inside the transaction."""
-        nonlocal pending_entries, done
+        nonlocal done
         if not pending:
             return
         batch = pending[:]
         pending.clear()
-        pending_entries = 0
         outcomes = []
         with store.transaction():
             for feed, response, parsed, at in batch:
@@ -330,7 +328,7 @@ async def _fetch_feeds(config: Config, store: Store, feeds: Sequence[Feed],
         return bool(pending) and loop.time() - pending_since >= GROUP_SECONDS
 
     async def consume() -> None:
-        nonlocal pending_entries, pending_since
+        nonlocal pending_since
         async with Fetcher(settings) as fetcher, aclosing(fetcher.fetch_all(requests)) as responses:
             async for response in responses:
                 feed = by_id[response.feed_id]
@@ -342,8 +340,8 @@ async def _fetch_feeds(config: Config, store: Store, feeds: Sequence[Feed],
                 if not pending:
                     pending_since = loop.time()
                 pending.append((feed, response, parsed, at))
-                pending_entries += len(parsed.entries) if parsed is not None else 0
-                if pending_entries >= GROUP_ENTRIES or stale():
+                entries = sum(len(p.entries) for _, _, p, _ in pending if p is not None)
+                if entries >= GROUP_ENTRIES or stale():
                     flush()
         flush()
 

@@ -11,7 +11,7 @@ import html
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import nh3
@@ -31,6 +31,7 @@ _INERT = re.compile(r"[<>&\r\0\xa0]")
 # Already canonical: lowercase http(s) host, no port, path, no query or fragment.
 _CANONICAL = re.compile(r"https?://[a-z0-9.-]+/[^?#\s]*\Z")
 _SPACE = re.compile(r"\s+")
+_LINK_REL = "noopener noreferrer nofollow"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -75,13 +76,13 @@ def sanitize_html(markup: str | None, base: str | None = None) -> str:
     as a browser would resolve them, since the item is displayed away from its feed."""
     if not markup or not _INERT.search(markup):
         return markup or ""
+    relative: tuple[Literal["rewrite_with_base"], str] | None = None
     if base and base.startswith(("http://", "https://")) and "=" in markup:
-        try:
-            return nh3.clean(markup, link_rel="noopener noreferrer nofollow",
-                             url_relative=("rewrite_with_base", base))
-        except ValueError:
-            pass  # a base the URL standard rejects (bad port, ...): links stay as written
-    return nh3.clean(markup, link_rel="noopener noreferrer nofollow")
+        relative = ("rewrite_with_base", base)
+    try:
+        return nh3.clean(markup, link_rel=_LINK_REL, url_relative=relative)
+    except ValueError:  # a base the URL standard rejects (bad port, ...): links stay as written
+        return nh3.clean(markup, link_rel=_LINK_REL)
 
 
 def stored_html(text: str, content_html: str) -> str:

@@ -218,13 +218,13 @@ class SQLiteStore:
             new_items_rate=r[22], ttl=timedelta(seconds=r[23]) if r[23] is not None else None)
 
     def sync_feeds(self, feeds: Sequence[FeedConfig], now: datetime) -> SyncResult:
-        from aggregator.types import SyncResult
-
         """Bring the feeds table in line with feeds.toml.
 
         The URL in the file is the declared one; the stored ``url`` may have moved since
         through a confirmed permanent redirect, and only a change in the file resets it.
         """
+        from aggregator.types import SyncResult
+
         added, updated, deactivated = [], [], []
         with self._tx() as c:
             existing = {r[0]: r for r in c.execute(
@@ -359,8 +359,6 @@ class SQLiteStore:
     # -- items --------------------------------------------------------------------------
 
     def save_entries(self, feed: Feed, entries: Sequence[Entry], now: datetime) -> IngestResult:
-        from aggregator.types import IngestResult
-
         """Store a feed's entries: new ones inserted, changed ones updated, known ones left.
 
         Identity within the feed is the entry key; across feeds, the canonical URL: the same
@@ -370,18 +368,19 @@ class SQLiteStore:
         """
         from aggregator.parse import dedupe  # numpy: only writers pay for it, never a query
         from aggregator.parse.normalize import stored_html
+        from aggregator.types import IngestResult
 
         new: list[int] = []
         updated: list[int] = []
         stamp = to_iso(now)
         with self._tx() as c:
             known = self._known_entries(c, feed.id, [e.key for e in entries])
-            fresh: list[Entry] = []
+            fresh: dict[str, Entry] = {}
             changed: list[tuple[int, Entry]] = []
             for e in entries:
                 row = known.get(e.key)
                 if row is None:
-                    fresh.append(e)
+                    fresh.setdefault(e.key, e)  # the same key twice in one document: the first wins
                     continue
                 item_id, owner, old_hash = row
                 # Only the feed that first carried an item rewrites it.
@@ -399,14 +398,10 @@ class SQLiteStore:
                     updated.append(item_id)
                     changed.append((item_id, e))
             # Fingerprints in one batch (numpy's cost is per call), only for what is new.
-            fps = dedupe.fingerprints([(e.title, e.summary) for e in fresh])
-            todo: list[tuple[Entry, int | None]] = []
-            for e, fp in zip(fresh, fps, strict=True):
-                if e.key not in known:  # the same key twice in one document: the first wins
-                    known[e.key] = (0, feed.id, e.content_hash)
-                    todo.append((e, fp))
-            if todo:
-                new = self._insert_fresh(c, feed, todo, stamp)
+            fps = dedupe.fingerprints([(e.title, e.summary) for e in fresh.values()])
+            if fresh:
+                new = self._insert_fresh(c, feed, list(zip(fresh.values(), fps, strict=True)),
+                                         stamp)
             self._index_for_search(c, new)
             if changed:
                 # A rewritten text gets a fresh fingerprint for later copies to match; the
@@ -449,7 +444,6 @@ class SQLiteStore:
         yet (the first entry carrying it), a source for every entry. Returns the ids of the
         items created. A statement per table for the whole feed, not per row: the
         per-call overhead was a third of storing a cold ingest."""
-        from aggregator.parse import dedupe
         from aggregator.parse.normalize import stored_html
 
         urls = [e.canonical_url for e, _ in todo if e.canonical_url]
@@ -490,18 +484,19 @@ class SQLiteStore:
         c.executemany(
             "INSERT INTO item_sources (feed_id, entry_key, item_id, url, title, published, "
             "first_seen) VALUES (?, ?, ?, ?, ?, ?, ?)", sources)
-        SQLiteStore._assign_stories(c, stories, dedupe)
+        SQLiteStore._assign_stories(c, stories)
         return new
 
     @staticmethod
     def _assign_stories(c: sqlite3.Connection,
-                        items: Sequence[tuple[int, int, datetime, tuple[int | None, ...]]],
-                        dedupe: Any) -> None:
+                        items: Sequence[tuple[int, int, datetime, tuple[int | None, ...]]]) -> None:
         """Put each new item in the story of its nearest near-duplicate, if any: one
         published within ``STORY_WINDOW`` either way (feeds arrive in any order) whose
         fingerprint is within ``dedupe.MAX_DISTANCE`` bits. Candidates come from the band
         indexes, for the whole batch in one query, each item seeing only older ids (as
         when inserted one by one); ``dedupe.story_choices`` then decides, in order."""
+        from aggregator.parse import dedupe
+
         if not items:
             return
         rows = json.dumps([(i, *bands, to_iso(p - STORY_WINDOW), to_iso(p + STORY_WINDOW))
