@@ -508,6 +508,32 @@ cdef class Walker:
         except _Bail:
             return None
 
+    def channel(self, feed, cetree._Element channel, int depth, base, lang):
+        """``fast._Feed.channel``: each child of the channel to ``feed.child``, and its
+        entries read here where they can be."""
+        cdef xmlNode* c = channel._c_node.children
+        cdef cetree._Document owner = channel._doc
+        entries = feed.r.entries
+        while c is not NULL:
+            if c.type == tree.XML_ELEMENT_NODE:
+                self._kind(c)
+                if self.cur_name == "item" or self.cur_name == "entry":
+                    read = None
+                    if not (self.doc.has_base or self.doc.has_lang):
+                        try:
+                            read = self._entry(c, depth, base, lang)
+                        except _Bail:
+                            read = None
+                    if read is None:
+                        feed.read_entry(cetree.elementFactory(owner, c), depth, base, lang)
+                    else:
+                        entries.append(read)
+                else:
+                    feed.child(cetree.elementFactory(owner, c), depth, base, lang)
+            elif not _is_text(c):
+                feed.child(cetree.elementFactory(owner, c), depth, base, lang)
+            c = c.next
+
     cdef dict _entry(self, xmlNode* node, int depth, base, lang):
         cdef xmlAttr* a
         cdef xmlNode* c
@@ -651,7 +677,7 @@ cdef class Walker:
         if not author:
             return
         email = None
-        m = _EMAIL.search(author)
+        m = _EMAIL.search(author) if "@" in author else None  # the pattern needs one
         if m:
             email = m.group(0)
             author = author.replace(email, "").replace("()", "").replace("<>", "")

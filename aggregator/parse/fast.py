@@ -525,7 +525,7 @@ class _Entry:
         if not author:
             return
         email = None
-        m = _EMAIL.search(author)
+        m = _EMAIL.search(author) if "@" in author else None  # the pattern needs one
         if m:
             email = m.group(0)
             author = author.replace(email, "").replace("()", "").replace("<>", "")
@@ -789,6 +789,9 @@ class _Feed:
         self.walker = _walk.Walker(doc) if _walk is not None else None
 
     def channel(self, channel: Any, depth: int, base: _Base, lang: str | None) -> None:
+        if self.walker is not None:
+            self.walker.channel(self, channel, depth, base, lang)  # the same loop, compiled
+            return
         for el in channel:
             self.child(el, depth, base, lang)
 
@@ -798,6 +801,9 @@ class _Feed:
             if read is not None:
                 self.r.entries.append(read)
                 return
+        self.read_entry(el, depth, base, lang)
+
+    def read_entry(self, el: Any, depth: int, base: _Base, lang: str | None) -> None:
         doc = self.doc
         if doc.has_base:
             base = doc.child_base(el, base)
