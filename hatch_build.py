@@ -8,6 +8,7 @@ it in place; after editing the .pyx, run ``pip install -e .`` again.
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,10 @@ class NativeWalkerHook(BuildHookInterface):
         from setuptools import Distribution, Extension
 
         root = Path(self.root)
-        ext = Extension("aggregator.parse._walk", [SOURCE], include_dirs=lxml.get_include())
+        # Recorded in the module, so that fast.py can tell a build older than its source.
+        digest = hashlib.sha256((root / SOURCE).read_bytes()).hexdigest()[:16]
+        ext = Extension("aggregator.parse._walk", [SOURCE], include_dirs=lxml.get_include(),
+                        define_macros=[("AGGREGATOR_WALK_SOURCE", f'"{digest}"')])
         with tempfile.TemporaryDirectory() as tmp:
             dist = Distribution({"ext_modules": cythonize([ext], language_level=3, quiet=True),
                                  "script_name": "hatch_build.py"})

@@ -145,3 +145,22 @@ def test_document_scan_finds_what_the_byte_searches_find(data: bytes) -> None:
     assert (has_base, base_below) == fast._where(data, b"base=", after)
     assert (has_lang, lang_below) == fast._where(data, b"lang=", after)
     assert fast._declarations(data, starts) == fast._NS_DECL.findall(data)
+
+
+def test_the_build_records_the_source_it_was_compiled_from() -> None:
+    source = REPO / "aggregator" / "parse" / "_walk.pyx"
+    assert fast.source_digest(source) == native.SOURCE_DIGEST
+    assert fast.compiled_reader(source) is native
+
+
+def test_a_build_older_than_its_source_is_not_used(tmp_path: Path) -> None:
+    """An edit to _walk.pyx not yet rebuilt: its rules may differ from the source's, so
+    entries are read in Python, and the warning says how to rebuild."""
+    edited = tmp_path / "_walk.pyx"
+    edited.write_bytes((REPO / "aggregator" / "parse" / "_walk.pyx").read_bytes() + b"\n# edited\n")
+    with pytest.warns(RuntimeWarning, match="pip install -e"):
+        assert fast.compiled_reader(edited) is None
+
+
+def test_a_build_without_its_source_beside_it_is_used(tmp_path: Path) -> None:
+    assert fast.compiled_reader(tmp_path / "absent.pyx") is native

@@ -59,9 +59,23 @@ cdef enum:
     K_SUMMARY, K_CONTENT_ENCODED, K_CONTENT, K_CATEGORY, K_ITUNES_CATEGORY, K_KEYWORDS,
     K_AUTHOR, K_CONTRIBUTOR, K_ENCLOSURE, K_SOURCE, K_CONTAINER, K_HARMLESS, K_DECLINE
 
-assert (_fast.K_UNKNOWN, _fast.K_TITLE, _fast.K_LINK, _fast.K_CONTENT, _fast.K_KEYWORDS,
-        _fast.K_ENCLOSURE, _fast.K_HARMLESS, _fast.K_DECLINE) == (
-    K_UNKNOWN, K_TITLE, K_LINK, K_CONTENT, K_KEYWORDS, K_ENCLOSURE, K_HARMLESS, K_DECLINE)
+if (_fast.K_UNKNOWN, _fast.K_TITLE, _fast.K_LINK, _fast.K_CONTENT, _fast.K_KEYWORDS,
+        _fast.K_ENCLOSURE, _fast.K_HARMLESS, _fast.K_DECLINE) != (
+        K_UNKNOWN, K_TITLE, K_LINK, K_CONTENT, K_KEYWORDS, K_ENCLOSURE, K_HARMLESS, K_DECLINE):
+    raise ImportError("aggregator.parse._walk was built for other element kinds than "
+                      "fast.py's: run `pip install -e .` to rebuild it")
+
+# The digest of the source this was compiled from (hatch_build.py defines it), which
+# fast.compiled_reader compares with the source beside it.
+cdef extern from *:
+    """
+    #ifndef AGGREGATOR_WALK_SOURCE
+    #define AGGREGATOR_WALK_SOURCE ""
+    #endif
+    """
+    const char* AGGREGATOR_WALK_SOURCE
+
+SOURCE_DIGEST = AGGREGATOR_WALK_SOURCE.decode("ascii")
 
 # Indexes of the keys fast._Entry.store keeps depths for.
 cdef enum:

@@ -15,13 +15,15 @@ makes it return None, and the caller uses feedparser. When in doubt, decline.
 
 from __future__ import annotations
 
-import contextlib
 import functools
+import hashlib
 import importlib
 import re
 import time
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from feedparser.api import StrictFeedParser
@@ -140,8 +142,10 @@ def _fix(output: str) -> str:
     Windows-1252 characters they usually stand for."""
     if output.isascii():
         return output
-    with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
+    try:  # noqa: SIM105 (contextlib.suppress costs a context manager per non-ASCII value)
         output = output.encode("iso-8859-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        pass
     if _C1.search(output):
         output = output.translate(_cp1252)
     return output
@@ -1037,9 +1041,29 @@ def _read(root: Any, data: bytes, version: str, url: str, native: Any) -> FastRe
     return result
 
 
-# The compiled reader of common entries (``_walk.pyx``), when it was built; it imports the
-# helpers above, hence its place at the end.
-try:
-    _walk: Any = importlib.import_module("aggregator.parse._walk")
-except ImportError:
-    _walk = None
+def source_digest(source: Path) -> str:
+    """What the build records of ``_walk.pyx`` (hatch_build.py computes the same)."""
+    return hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+
+
+_WALK_SOURCE = Path(__file__).with_name("_walk.pyx")
+
+
+def compiled_reader(source: Path = _WALK_SOURCE) -> Any:
+    """The compiled reader of common entries (``_walk.pyx``), or None: when it was not
+    built, or was built from another version of its source than the one beside it (an
+    edit not yet rebuilt), whose rules may no longer be this module's."""
+    try:
+        module = importlib.import_module("aggregator.parse._walk")
+    except ImportError:
+        return None
+    if source.exists() and source_digest(source) != module.SOURCE_DIGEST:
+        warnings.warn(f"{source} changed since it was compiled: run `pip install -e .` to "
+                      "rebuild it; entries are read in Python meanwhile", RuntimeWarning,
+                      stacklevel=2)
+        return None
+    return module
+
+
+# Last: the compiled reader imports the helpers above.
+_walk: Any = compiled_reader()
