@@ -42,6 +42,7 @@ cdef object _C1 = _fast._C1
 cdef object _cp1252 = _fast._cp1252
 cdef object _looks_like_html = _fast._looks_like_html
 cdef object _map_type = _fast._map_type
+cdef object _take_href = _fast._take_href
 cdef object _xml_escape = _fast._xml_escape
 cdef object parse_date = _fast.parse_date
 cdef object _EMAIL = _fast._EMAIL
@@ -514,13 +515,7 @@ cdef class Walker:
     def entry(self, cetree._Element el, int depth, base, lang):
         """The entry read as ``fast._Feed.entry`` reads it, or None when it needs
         ``_Entry`` (nothing on the document has changed then)."""
-        doc = self.doc
-        if doc.has_base or doc.has_lang:
-            return None
-        try:
-            return self._entry(el._c_node, depth, base, lang)
-        except _Bail:
-            return None
+        return self._read(el._c_node, depth, base, lang)
 
     def channel(self, feed, cetree._Element channel, int depth, base, lang):
         """``fast._Feed.channel``: each child of the channel to ``feed.child``, and its
@@ -532,12 +527,7 @@ cdef class Walker:
             if c.type == tree.XML_ELEMENT_NODE:
                 self._kind(c)
                 if self.cur_name == "item" or self.cur_name == "entry":
-                    read = None
-                    if not (self.doc.has_base or self.doc.has_lang):
-                        try:
-                            read = self._entry(c, depth, base, lang)
-                        except _Bail:
-                            read = None
+                    read = self._read(c, depth, base, lang)
                     if read is None:
                         feed.read_entry(cetree.elementFactory(owner, c), depth, base, lang)
                     else:
@@ -547,6 +537,15 @@ cdef class Walker:
             elif not _is_text(c):
                 feed.child(cetree.elementFactory(owner, c), depth, base, lang)
             c = c.next
+
+    cdef dict _read(self, xmlNode* node, int depth, base, lang):
+        """The entry, or None when the Python reader must read it."""
+        if self.doc.has_base or self.doc.has_lang:
+            return None
+        try:
+            return self._entry(node, depth, base, lang)
+        except _Bail:
+            return None
 
     cdef dict _entry(self, xmlNode* node, int depth, base, lang):
         cdef xmlAttr* a
@@ -578,13 +577,7 @@ cdef class Walker:
                 if about:
                     self.e["id"] = about
             a = a.next
-        c = node.children
-        while c is not NULL:
-            if c.type == tree.XML_ELEMENT_NODE:
-                self._child(c, depth + 1)
-            elif not _is_text(c):
-                raise _Bail()
-            c = c.next
+        self._children(node, depth + 1)
         result = self._result()
         self.doc.title_depth = self.title_depth
         self.doc.has_content = 0
@@ -740,11 +733,7 @@ cdef class Walker:
             a = _attrs(n)
             a.setdefault("rel", "alternate")
             a.setdefault("type", "application/atom+xml" if a["rel"] == "self" else "text/html")
-            href = a.get("url", a.get("uri", a.get("href")))
-            if href:
-                a.pop("url", None)
-                a.pop("uri", None)
-                a["href"] = href
+            _take_href(a)
             if "href" in a:
                 a["href"] = self._join(a["href"])
             self.links.append(a)
@@ -847,11 +836,7 @@ cdef class Walker:
             if _has_children(n):
                 raise _Bail()
             a = _attrs(n)
-            href = a.get("url", a.get("uri", a.get("href")))
-            if href:
-                a.pop("url", None)
-                a.pop("uri", None)
-                a["href"] = href
+            _take_href(a)
             a["rel"] = "enclosure"
             self.links.append(a)
         elif kind == K_SOURCE:
@@ -864,29 +849,33 @@ cdef class Walker:
         elif kind == K_DECLINE:
             raise _Bail()
         else:  # K_CONTAINER, or unknown: feedparser walks into it
-            c = n.children
-            while c is not NULL:
-                if c.type == tree.XML_ELEMENT_NODE:
-                    self._child(c, depth + 1)
-                elif not _is_text(c):
-                    raise _Bail()
-                c = c.next
+            self._children(n, depth + 1)
+
+    cdef void _children(self, xmlNode* n, int depth) except *:
+        """Each child element of ``n`` read at ``depth`` (text between them skipped)."""
+        cdef xmlNode* c = n.children
+        while c is not NULL:
+            if c.type == tree.XML_ELEMENT_NODE:
+                self._child(c, depth)
+            elif not _is_text(c):
+                raise _Bail()
+            c = c.next
 
     cdef dict _result(self):
         # Every key the walk stores is one fast._Entry.result keeps: the mapping itself
         # is the result.
-        out = e = self.e
+        e = self.e
         if "updated" not in e and "published" in e:
-            out["updated"] = e["published"]
+            e["updated"] = e["published"]
         if "updated_parsed" not in e and "published_parsed" in e:
-            out["updated_parsed"] = e["published_parsed"]
+            e["updated_parsed"] = e["published_parsed"]
         if self.content:
-            out["content"] = self.content
+            e["content"] = self.content
         if self.tags:
-            out["tags"] = self.tags
+            e["tags"] = self.tags
         if self.authors:
-            out["authors"] = self.authors
-        out["links"] = self.links
-        out["enclosures"] = [{k: v for k, v in link.items() if k != "rel"}
+            e["authors"] = self.authors
+        e["links"] = self.links
+        e["enclosures"] = [{k: v for k, v in link.items() if k != "rel"}
                              for link in self.links if link.get("rel") == "enclosure"]
-        return out
+        return e

@@ -407,16 +407,21 @@ def _attrs(el: Any) -> dict[str, str]:
     return d
 
 
-def _link_attrs(el: Any, base: _Base) -> dict[str, str]:
-    """feedparser's _start_link: defaults, url/uri as href, href resolved."""
-    a = _attrs(el)
-    a.setdefault("rel", "alternate")
-    a.setdefault("type", "application/atom+xml" if a["rel"] == "self" else "text/html")
+def _take_href(a: dict[str, str]) -> None:
+    """feedparser's url/uri/href: the first of them present becomes ``href``."""
     href = a.get("url", a.get("uri", a.get("href")))
     if href:
         a.pop("url", None)
         a.pop("uri", None)
         a["href"] = href
+
+
+def _link_attrs(el: Any, base: _Base) -> dict[str, str]:
+    """feedparser's _start_link: defaults, url/uri as href, href resolved."""
+    a = _attrs(el)
+    a.setdefault("rel", "alternate")
+    a.setdefault("type", "application/atom+xml" if a["rel"] == "self" else "text/html")
+    _take_href(a)
     if "href" in a:
         a["href"] = base.join(a["href"])
     return a
@@ -671,11 +676,7 @@ class _Entry:
             if len(el):
                 raise _Decline("enclosure with children")
             a = _attrs(el)
-            enclosure_href = a.get("url", a.get("uri", a.get("href")))
-            if enclosure_href:
-                a.pop("url", None)
-                a.pop("uri", None)
-                a["href"] = enclosure_href
+            _take_href(a)
             a["rel"] = "enclosure"
             self.links.append(a)
         elif kind == K_SOURCE:
