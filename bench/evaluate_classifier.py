@@ -121,7 +121,8 @@ def _replicate(examples: Sequence[Example], n: int, seed: int = 0) -> list[Examp
         words = e.text.split()
         if len(words) > 4:
             del words[rng.randrange(len(words))]
-        out.append(Example(f"{e.id}~{i}", e.title, " ".join(words), e.categories, e.feed_tags, e.labels))
+        out.append(Example(f"{e.id}~{i}", e.title, " ".join(words), e.categories, e.feed_tags,
+                           labels=e.labels))
     return out
 
 

@@ -37,6 +37,8 @@ _MAX_CACHE = 2_000_000
 
 class DocLike(Protocol):
     @property
+    def url(self) -> str: ...
+    @property
     def title(self) -> str: ...
     @property
     def text(self) -> str: ...
@@ -113,6 +115,46 @@ def meta_tokens(categories: Sequence[str], feed_tags: Sequence[str]) -> list[str
     return out
 
 
+_TITLE_FORM_RE = re.compile(r"^\s*([A-Za-z][A-Za-z' ]{1,24}?)\s*(?::|\||\s[-\u2013\u2014]\s)\s*\S")
+_FIRST_WORD_RE = re.compile(r"^\W*([A-Za-z']+)")
+_TITLE_SUFFIX_RE = re.compile(r"\|\s*([A-Za-z][A-Za-z' ]{1,30}?)\s*$")  # "... | Inside Story"
+_BYLINE_RE = re.compile(r"^[A-Z][A-Z'.-]+(?: [A-Z][A-Z'.-]+){1,3}:")  # "JOHN NAISH: ..."
+_PATH_WORD_RE = re.compile(r"^[a-z][a-z-]{1,29}$")
+_LENGTHS = ((1500, "long"), (600, "medium"), (200, "short"), (0, "brief"))
+
+
+def form_tokens(title: str, text: str, url: str) -> list[str]:
+    """What tells an analysis from a report besides its words: the title's form ("Analysis:",
+    "Opinion |", a question, its first word), the site section in the URL's path (/opinion/,
+    /features/), and the text's length."""
+    out = []
+    m = _TITLE_FORM_RE.match(title)
+    if m and len(m.group(1).split()) <= 3:
+        prefix = m.group(1).strip()
+        # "PIERS MORGAN: ..." is a columnist's byline, whoever the columnist is.
+        byline = prefix.isupper() and " " in prefix
+        out.append("titleform=byline" if byline else f"titleform={prefix.lower()}")
+    m = _TITLE_SUFFIX_RE.search(title)
+    if m:
+        out.append(f"titlesuffix={m.group(1).strip().lower()}")
+    if _BYLINE_RE.match(text):
+        out.append("text=byline")
+    m = _FIRST_WORD_RE.match(title)
+    if m:
+        out.append(f"title1={m.group(1).lower()}")
+    if title.rstrip().endswith("?"):
+        out.append("title=question")
+    if url:
+        path = url.split("://", 1)[-1].partition("/")[2].split("?", 1)[0].split("#", 1)[0]
+        # Sections, not the article's own slug (the last segment).
+        sections = path.lower().split("/")[:-1]
+        words = [w for w in sections[:4] if _PATH_WORD_RE.match(w)]
+        out += [f"path={w}" for w in words[:3]]
+    n = len(text)
+    out.append("len=" + next((name for limit, name in _LENGTHS if n > limit), "empty"))
+    return out
+
+
 class ActorLexicon:
     """Region names from the taxonomy, tokenised the same way as documents."""
 
@@ -158,6 +200,67 @@ class ActorLexicon:
     @property
     def n_features(self) -> int:
         return len(self.feature_names)
+
+
+class CueLexicon:
+    """Evidence terms per theme from the taxonomy's `cues`, as bit masks over the themes.
+
+    A cue is a word or a two-word phrase, matched on whole tokens like region names; a final
+    `*` matches any word that starts so ("sanction*": sanction, sanctions, sanctioned); an
+    all-caps cue (IAEA, LNG) only matches in capitals. A theme needs a cue in the text to be
+    assigned (or a much higher score): models otherwise give confident theme scores to text
+    unlike anything they were trained on."""
+
+    def __init__(self, cues: Mapping[str, Sequence[str]]) -> None:
+        self.tags: tuple[str, ...] = tuple(cues)
+        if len(self.tags) > 62:
+            raise ValueError("at most 62 tags can have cues")
+        self.exact_ci: dict[str, int] = {}
+        self.exact_cs: dict[str, int] = {}
+        prefixes: dict[str, int] = {}
+        self.bigram: dict[tuple[str, str], int] = {}
+        self.bigram_prefix: dict[str, list[tuple[str, int]]] = {}
+        for k, terms in enumerate(cues.values()):
+            bit = 1 << k
+            for term in terms:
+                star = term.endswith("*")
+                toks = tokenize(term.rstrip("*"))
+                if not toks:
+                    continue
+                if len(toks) == 1:
+                    tok = toks[0]
+                    if star:
+                        key = normalize_token(tok)
+                        prefixes[key] = prefixes.get(key, 0) | bit
+                    elif tok.isupper() and len(tok) <= 5:
+                        self.exact_cs[tok] = self.exact_cs.get(tok, 0) | bit
+                    else:
+                        key = normalize_token(tok)
+                        self.exact_ci[key] = self.exact_ci.get(key, 0) | bit
+                else:
+                    a, b = normalize_token(toks[0]), normalize_token(toks[1])
+                    if star and len(toks) == 2:
+                        self.bigram_prefix.setdefault(a, []).append((b, bit))
+                    else:
+                        self.bigram[(a, b)] = self.bigram.get((a, b), 0) | bit
+        self.prefixes = tuple(prefixes.items())
+        self._prefix_starts = tuple(prefixes)
+        self.bigram_starts = {a for a, _ in self.bigram} | set(self.bigram_prefix)
+
+    def token_mask(self, norm: str, raw: str) -> int:
+        mask = self.exact_ci.get(norm, 0) | self.exact_cs.get(raw, 0)
+        if self._prefix_starts and norm.startswith(self._prefix_starts):
+            for prefix, bit in self.prefixes:
+                if norm.startswith(prefix):
+                    mask |= bit
+        return mask
+
+    def pair_mask(self, a: str, b: str) -> int:
+        mask = self.bigram.get((a, b), 0)
+        for prefix, bit in self.bigram_prefix.get(a, ()):
+            if b.startswith(prefix):
+                mask |= bit
+        return mask
 
 
 # ---------------------------------------------------------------------------- char n-grams
@@ -247,9 +350,11 @@ class _Vocab:
     weight is 0, so they change neither scores nor norms). Token 0 and chunk 0 are the
     document separator."""
 
-    def __init__(self, cfg: FeatureConfig, lexicon: ActorLexicon, table: np.ndarray | None) -> None:
+    def __init__(self, cfg: FeatureConfig, lexicon: ActorLexicon, table: np.ndarray | None,
+                 cues: CueLexicon | None = None) -> None:
         self.cfg = cfg
         self.lex = lexicon
+        self.cues = cues or CueLexicon({})
         self.table = table
         self.trash = -1 if table is None else int(table.max(initial=0))
         self.index: dict[str, int] = {_SEP: 0}
@@ -259,6 +364,8 @@ class _Vocab:
         self.wcol = np.zeros(cap, dtype=np.int64)
         self.region = np.full(cap, -1, dtype=np.int16)
         self.bistart = np.zeros(cap, dtype=bool)
+        self.cue = np.zeros(cap, dtype=np.int64)  # bit mask of the themes this token cues
+        self.cuestart = np.zeros(cap, dtype=bool)  # first word of a two-word cue
         self.indptr = np.zeros(cap + 1, dtype=np.int32)
         self.cdata = np.zeros(cap * 16, dtype=np.int32)
         self.cused = 0
@@ -293,6 +400,8 @@ class _Vocab:
         self.wcol = _grown(self.wcol, need)
         self.region = _grown(self.region, need, -1)
         self.bistart = _grown(self.bistart, need)
+        self.cue = _grown(self.cue, need)
+        self.cuestart = _grown(self.cuestart, need)
         self.indptr = _grown(self.indptr, need + 1)
         cfg = self.cfg
         lex = self.lex
@@ -315,6 +424,10 @@ class _Vocab:
             lex.unigram_ci.get(s, lex.unigram_cs.get(raw, -1)) for s, raw in zip(norms, raws, strict=True)
         ]
         self.bistart[start:need] = [s in lex.bigram_starts for s in norms]
+        cues = self.cues
+        if cues.tags:
+            self.cue[start:need] = [cues.token_mask(s, raw) for s, raw in zip(norms, raws, strict=True)]
+            self.cuestart[start:need] = [s in cues.bigram_starts for s in norms]
         self.cdata = _grown(self.cdata, self.cused + len(cols))
         self.cdata[self.cused : self.cused + len(cols)] = cols
         self.indptr[start + 1 : need + 1] = self.cused + np.cumsum(counts)
@@ -378,6 +491,9 @@ class Batch:
     ids: np.ndarray  # token vocab ids, all docs concatenated (kept to name features)
     starts: np.ndarray  # n+1 offsets into ids
     region_counts: np.ndarray  # n x regions: how often each region is named
+    cue_counts: np.ndarray  # n x cue tags: how many tokens cue each theme
+    cue_tok: np.ndarray  # aligned with ids: the cue bit mask of each token (0: none)
+    n_tokens: np.ndarray  # n: tokens of title and text (before the max_tokens cut)
 
 
 _IDENTITY: dict[int, sp.csr_matrix] = {}
@@ -407,12 +523,14 @@ class Featurizer:
     """Turns documents into term counts + actor features; unbound (raw hashed columns) while a
     model is being fitted, bound to the model's FeatureSpace afterwards."""
 
-    def __init__(self, cfg: FeatureConfig, regions: Mapping[str, Sequence[str]]) -> None:
+    def __init__(self, cfg: FeatureConfig, regions: Mapping[str, Sequence[str]],
+                 cues: Mapping[str, Sequence[str]] | None = None) -> None:
         self.cfg = cfg
         self.lexicon = ActorLexicon(regions)
+        self.cue_lexicon = CueLexicon(cues or {})
         self.table: np.ndarray | None = None
         self.width = cfg.hashed_width
-        self.vocab = _Vocab(cfg, self.lexicon, None)
+        self.vocab = _Vocab(cfg, self.lexicon, None, self.cue_lexicon)
 
     def bind(self, space: FeatureSpace, order: np.ndarray | None = None) -> None:
         """Bind to a fitted space. With `order` (a permutation of the space's hashed columns),
@@ -437,10 +555,10 @@ class Featurizer:
         for d, doc in enumerate(docs):
             parts.append(doc.title)
             parts.append(doc.text[:cut])
-            if doc.categories or doc.feed_tags:
-                for m in meta_tokens(doc.categories, doc.feed_tags):
-                    meta_rows.append(d)
-                    meta_cols.append(meta_col(m, self.cfg))
+            forms = form_tokens(doc.title, doc.text, doc.url)
+            for m in (*meta_tokens(doc.categories, doc.feed_tags), *forms):
+                meta_rows.append(d)
+                meta_cols.append(meta_col(m, self.cfg))
         text = _SEP_JOIN.join(parts)
         if text.count(_SEP) != len(parts) - 1:  # the separator occurs in a document itself
             text = _SEP_JOIN.join(p.replace(_SEP, " ") for p in parts)
@@ -452,7 +570,7 @@ class Featurizer:
             new = list(dict.fromkeys(chunks[i] for i in missing.tolist()))
             if vocab.size + len(new) > _MAX_CACHE:
                 # Bounded memory for a long-running service: start the cache afresh.
-                vocab = self.vocab = _Vocab(self.cfg, self.lexicon, self.table)
+                vocab = self.vocab = _Vocab(self.cfg, self.lexicon, self.table, self.cue_lexicon)
                 new = list(dict.fromkeys(chunks))
                 missing = np.arange(len(chunks))
             vocab.add_chunks(new)
@@ -475,6 +593,7 @@ class Featurizer:
         title_len = np.bincount(tok_doc[(seg & 1) == 0], minlength=n)
         starts = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(per_doc, out=starts[1:])
+        n_tokens = per_doc.copy()
         if n and per_doc.max() > cfg.max_tokens:
             keep = np.arange(len(ids)) - starts[tok_doc] < cfg.max_tokens
             ids, tok_doc = ids[keep], tok_doc[keep]
@@ -511,6 +630,7 @@ class Featurizer:
             meta_c = self.table[meta_c].astype(np.int64)
         meta = _csr_counts(np.asarray(meta_rows, dtype=np.int64), meta_c, n, self.width)
         actor, region_counts = self._actors(ids, tok_doc, starts, title_len, n)
+        cue_tok, cue_counts = self._cues(ids, tok_doc, n)
         return Batch(
             n=n,
             words=words,
@@ -520,7 +640,34 @@ class Featurizer:
             ids=ids,
             starts=starts,
             region_counts=region_counts,
+            cue_counts=cue_counts,
+            cue_tok=cue_tok,
+            n_tokens=n_tokens,
         )
+
+    def _cues(self, ids: np.ndarray, tok_doc: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Each token's cue mask (two-word cues marked on both words) and cue counts per doc."""
+        cues = self.cue_lexicon
+        K = len(cues.tags)
+        if not K:
+            return np.zeros(len(ids), dtype=np.int64), np.zeros((n, 0), dtype=np.int64)
+        vocab = self.vocab
+        mask = vocab.cue[ids]
+        cand = np.flatnonzero(vocab.cuestart[ids[:-1]]) if len(ids) > 1 else np.zeros(0, dtype=np.int64)
+        if len(cand):
+            mask = mask.copy()
+            norm = vocab.norm
+            for p in cand.tolist():
+                m = cues.pair_mask(norm[ids[p]], norm[ids[p + 1]])
+                if m and tok_doc[p] == tok_doc[p + 1]:
+                    mask[p] |= m
+                    mask[p + 1] |= m
+        hits = np.flatnonzero(mask)
+        counts = np.zeros((n, K), dtype=np.int64)
+        if len(hits):
+            bits = (mask[hits, None] >> np.arange(K, dtype=np.int64)) & 1
+            np.add.at(counts, tok_doc[hits], bits)
+        return mask, counts
 
     def _actors(
         self, ids: np.ndarray, tok_doc: np.ndarray, starts: np.ndarray, title_len: np.ndarray, n: int

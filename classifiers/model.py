@@ -40,6 +40,7 @@ class Doc:
     text: str
     categories: tuple[str, ...] = ()
     feed_tags: tuple[str, ...] = ()
+    url: str = ""  # the item's link: its path often names the section (/opinion/, /sport/)
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class Example(Doc):
 
     @property
     def doc(self) -> Doc:
-        return Doc(self.id, self.title, self.text, self.categories, self.feed_tags)
+        return Doc(self.id, self.title, self.text, self.categories, self.feed_tags, self.url)
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,13 @@ class Rules:
     passage_chars: int = 800
     long_chars: int = 3000
     passage_tags: tuple[str, ...] = ()
+    # Evidence. A tag with cues (a theme) is assigned only when one of its cue terms is in
+    # the text, or when its score reaches `evidence_bar`; a region tag only when one of its
+    # names is; a relationship only when all its parts are named. Text of fewer than
+    # `min_tokens` words (title and text together) gets no theme, relationship or genre:
+    # there is nothing to tell them from.
+    evidence_bar: float = 0.995
+    min_tokens: int = 5
 
 
 @dataclass(frozen=True)
@@ -115,6 +123,26 @@ def _gc_paused() -> Iterator[None]:
         yield
     finally:
         gc.enable()
+
+
+def evidence(batch: Batch, tags: Sequence[str], cue_tags: Sequence[str], lexicon_regions: Sequence[str],
+             relationships: dict[str, tuple[str, ...]]) -> np.ndarray:
+    """n x T: whether document i holds evidence for tag t: one of its cue terms for a theme
+    with cues (`cue_tags`, in the batch's cue order), one of its names for a region, every
+    part named for a relationship; True for tags that need none."""
+    index = {t: i for i, t in enumerate(tags)}
+    ev = np.ones((batch.n, len(tags)), dtype=bool)
+    for k, tag in enumerate(cue_tags):
+        if tag in index:
+            ev[:, index[tag]] = batch.cue_counts[:, k] > 0
+    named = {r: batch.region_counts[:, j] > 0 for j, r in enumerate(lexicon_regions)}
+    for region, col in named.items():
+        if region in index:
+            ev[:, index[region]] = col
+    for rel, parts in relationships.items():
+        if rel in index and all(p in named for p in parts):
+            ev[:, index[rel]] = np.logical_and.reduce([named[p] for p in parts])
+    return ev
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -153,6 +181,7 @@ class TagModel:
         space: FeatureSpace,
         regions: dict[str, tuple[str, ...]],
         heads: Heads,
+        cues: dict[str, tuple[str, ...]] | None = None,
         rules: Rules,
         named_cols: np.ndarray,
         named: tuple[str, ...],
@@ -162,6 +191,7 @@ class TagModel:
         self.meta = meta
         self.space = space
         self.regions = regions
+        self.cues = cues or {}
         self.heads = heads
         self.rules = rules
         self.named_cols = named_cols.astype(np.int64)
@@ -174,7 +204,7 @@ class TagModel:
         # the hash order on 20k items). `order[j]` is the space's column behind column j.
         order = np.argsort(space.idf, kind="stable")
         self._order = np.concatenate([order, [space.n_hashed]])
-        self._featurizer = Featurizer(space.cfg, regions)
+        self._featurizer = Featurizer(space.cfg, regions, self.cues)
         self._featurizer.bind(space, order)
         # idf is folded into the heads: a document's block is then scored from its sublinear
         # term counts alone (L = 1 + log tf), and one extra column (idf^2) gives the block's
@@ -201,6 +231,15 @@ class TagModel:
         self._region_tag = np.array(
             [self._tag_index.get(r, -1) for r in lex.regions], dtype=np.int64
         ).reshape(-1)
+        self._kind_cols = {
+            kind: np.array([i for i, t in enumerate(tags) if t in group], dtype=np.int64)
+            for kind, group in (
+                ("cued", set(self.cues)),
+                ("relationship", set(rules.relationships)),
+                ("region", set(regions)),
+                ("genre", {t for g in rules.exclusive for t in g}),
+            )
+        }
         self._label_sets: dict[bytes, tuple[str, ...]] = {}
         self._source: Path | None = None  # the directory it was loaded from
 
@@ -258,7 +297,7 @@ class TagModel:
         for i, d in enumerate(docs):
             if len(d.text) > self.rules.long_chars:
                 for k, part in enumerate(split_passages(d.text, size)):
-                    pieces.append(Doc(f"{d.id}#{k}", d.title, part, d.categories, d.feed_tags))
+                    pieces.append(Doc(f"{d.id}#{k}", d.title, part, d.categories, d.feed_tags, d.url))
                     owners.append(i)
         if not pieces:
             return
@@ -277,21 +316,41 @@ class TagModel:
 
     # ------------------------------------------------------------------ labels
 
-    def _assign(self, probs: np.ndarray, named: np.ndarray) -> np.ndarray:
+    def _evidence(self, batch: Batch) -> np.ndarray:
+        return evidence(batch, self.tags, tuple(self.cues), self._featurizer.lexicon.regions,
+                        self.rules.relationships)
+
+    def _assign(self, probs: np.ndarray, named: np.ndarray, evidence: np.ndarray | None = None,
+                n_tokens: np.ndarray | None = None) -> np.ndarray:
         """Boolean n x T label matrix from calibrated scores; `named[i, t]` says whether region
-        tag t's names occur in document i (used to complete relationships)."""
+        tag t's names occur in document i (used to complete relationships); `evidence` and
+        `n_tokens` gate tags as Rules says."""
         n, t = probs.shape
         if self.rules.single_label:
             out = np.zeros((n, t), dtype=bool)
             out[np.arange(n), probs.argmax(axis=1)] = True
             return out
         out = probs >= self.heads.threshold
+        if evidence is not None:
+            out &= evidence | (probs >= self.rules.evidence_bar)
+        too_short = (n_tokens < self.rules.min_tokens) if n_tokens is not None else np.zeros(n, dtype=bool)
         for group in self.rules.exclusive:
-            idx = [self._tag_index[g] for g in group if g in self._tag_index]
+            idx = np.array([self._tag_index[g] for g in group if g in self._tag_index], dtype=np.int64)
             if len(idx) > 1:
-                best = np.asarray(idx)[probs[:, idx].argmax(axis=1)]
+                # The best-scoring tag that clears its threshold; if none does, the best
+                # score. So a tag with a strict threshold (analysis, chosen for precision)
+                # needs to clear it, and the others are what is left.
+                p = probs[:, idx]
+                passing = out[:, idx]
+                best = np.where(passing.any(axis=1), np.where(passing, p, -1.0).argmax(axis=1),
+                                p.argmax(axis=1))
                 out[:, idx] = False
-                out[np.arange(n), best] = True
+                out[np.arange(n), idx[best]] = True
+        if too_short.any():
+            for kind in ("cued", "relationship", "genre"):
+                out[np.ix_(too_short, self._kind_cols[kind])] = False
+                # and their scores say so: an empty text is not 0.99 about anything
+                probs[np.ix_(too_short, self._kind_cols[kind])] = 0.0
         # A relationship implies its parts. When the relationship passes its threshold but a part
         # does not, the part is added if the document names that region at all (the relationship
         # head is the better judge of a two-sided story than a one-region head), and the
@@ -324,7 +383,7 @@ class TagModel:
         scored = self._score(batch)
         probs = self._calibrate(scored.decision)
         self._passage_probs(docs, probs)
-        labels = self._assign(probs, self._named_regions(batch))
+        labels = self._assign(probs, self._named_regions(batch), self._evidence(batch), batch.n_tokens)
         tags = self.tags
         # Label sets repeat: each distinct one is built once, keyed by its packed bits.
         packed = np.packbits(labels, axis=1)
@@ -423,7 +482,38 @@ class TagModel:
                 if tag in parts and labels[i, self._tag_index.get(rel, g % T)]
             ]
             out[i][tag] = (f"implied by {implied[0]}",) if implied else ("overall wording (char n-grams)",)
+        self._evidence_reasons(batch, labels, out)
         return out
+
+    def _evidence_reasons(self, batch: Batch, labels: np.ndarray,
+                          out: list[dict[str, tuple[str, ...]]]) -> None:
+        """Each assigned theme's reasons start with the cue terms found in the text (or say it was
+        assigned on its score alone)."""
+        if not self.cues:
+            return
+        norm = self._featurizer.vocab.norm
+        for k, tag in enumerate(self.cues):
+            t = self._tag_index.get(tag, -1)
+            if t < 0:
+                continue
+            bit = 1 << k
+            for i in np.flatnonzero(labels[:, t]).tolist():
+                s0, e0 = int(batch.starts[i]), int(batch.starts[i + 1])
+                pos = np.flatnonzero(batch.cue_tok[s0:e0] & bit).tolist()
+                terms: list[str] = []
+                j = 0
+                while j < len(pos):  # the two words of a two-word cue are adjacent: one term
+                    if j + 1 < len(pos) and pos[j + 1] == pos[j] + 1:
+                        term = f"{norm[batch.ids[s0 + pos[j]]]} {norm[batch.ids[s0 + pos[j + 1]]]}"
+                        j += 2
+                    else:
+                        term = norm[batch.ids[s0 + pos[j]]]
+                        j += 1
+                    if term not in terms:
+                        terms.append(term)
+                first = ((f"evidence: {', '.join(terms[:3])}",) if terms
+                         else ("no cue term: score above the evidence bar",))
+                out[i][tag] = first + out[i].get(tag, ())
 
     # ------------------------------------------------------------------ persistence
 
@@ -456,6 +546,7 @@ class TagModel:
             "feature_config": asdict(self.space.cfg),
             "n_actor": self.space.n_actor,
             "regions": {k: list(v) for k, v in self.regions.items()},
+            "cues": {k: list(v) for k, v in self.cues.items()},
             "rules": {
                 "single_label": self.rules.single_label,
                 "relationships": {k: list(v) for k, v in self.rules.relationships.items()},
@@ -463,6 +554,8 @@ class TagModel:
                 "passage_chars": self.rules.passage_chars,
                 "long_chars": self.rules.long_chars,
                 "passage_tags": list(self.rules.passage_tags),
+                "evidence_bar": self.rules.evidence_bar,
+                "min_tokens": self.rules.min_tokens,
             },
             "named": list(self.named),
         }
@@ -499,6 +592,9 @@ class TagModel:
             passage_chars=int(r["passage_chars"]),
             long_chars=int(r["long_chars"]),
             passage_tags=tuple(r["passage_tags"]),
+            # Files saved before evidence rules existed: no gating (they hold no cues either).
+            evidence_bar=float(r.get("evidence_bar", 1.0)),
+            min_tokens=int(r.get("min_tokens", 0)),
         )
         model = cls(
             version=doc["version"],
@@ -507,6 +603,7 @@ class TagModel:
             space=space,
             regions={k: tuple(v) for k, v in doc["regions"].items()},
             heads=heads,
+            cues={k: tuple(v) for k, v in doc.get("cues", {}).items()},
             rules=rules,
             named_cols=a["named_cols"],
             named=tuple(doc["named"]),

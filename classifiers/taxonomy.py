@@ -15,7 +15,7 @@ from typing import Any
 KINDS = ("region", "relationship", "theme", "genre")
 DEFAULT_TAXONOMY_PATH = Path(__file__).resolve().parents[1] / "config" / "taxonomy.toml"
 
-_TAG_KEYS = {"name", "kind", "description", "names", "parts"}
+_TAG_KEYS = {"name", "kind", "description", "names", "parts", "cues", "min_precision"}
 
 
 class TaxonomyError(ValueError):
@@ -36,6 +36,8 @@ class TagDef:
     description: str
     names: tuple[str, ...] = ()
     parts: tuple[str, ...] = ()
+    cues: tuple[str, ...] = ()
+    min_precision: float | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,11 @@ class Taxonomy:
     @property
     def relationships(self) -> tuple[TagDef, ...]:
         return self.of_kind("relationship")
+
+    @property
+    def cues(self) -> dict[str, tuple[str, ...]]:
+        """Theme -> the terms that count as evidence for it (themes without cues are left out)."""
+        return {t.name: t.cues for t in self.tags if t.cues}
 
 
 def _describe(value: Any) -> str:
@@ -143,13 +150,30 @@ def parse_taxonomy(data: dict[str, Any], file: str = "<taxonomy>") -> Taxonomy:
                     file, f"{where}.parts", "parts only on a relationship tag", f"kind {kind!r}"
                 )
             parts = _str_list(file, f"{where}.parts", raw["parts"])
+        cues: tuple[str, ...] = ()
+        if "cues" in raw:
+            if kind != "theme":
+                raise TaxonomyError(file, f"{where}.cues", "cues only on a theme tag", f"kind {kind!r}")
+            cues = _str_list(file, f"{where}.cues", raw["cues"])
+            for j, cue in enumerate(cues):
+                if "*" in cue.rstrip("*") or cue.strip() == "*":
+                    raise TaxonomyError(file, f"{where}.cues[{j}]", "a term, optionally ending in *",
+                                        repr(cue))
+        min_precision = raw.get("min_precision")
+        if min_precision is not None and (
+            isinstance(min_precision, bool) or not isinstance(min_precision, int | float)
+            or not 0.0 < min_precision <= 1.0
+        ):
+            raise TaxonomyError(file, f"{where}.min_precision", "a number in (0, 1]",
+                                _describe(min_precision))
         if kind == "region" and not names:
             raise TaxonomyError(
                 file, f"{where}.names", "a non-empty array of strings on a region tag", "nothing"
             )
         if kind == "relationship" and len(parts) < 2:
             raise TaxonomyError(file, f"{where}.parts", "at least two region tags", _describe(list(parts)))
-        tags.append(TagDef(name=name, kind=kind, description=description, names=names, parts=parts))
+        tags.append(TagDef(name=name, kind=kind, description=description, names=names, parts=parts,
+                          cues=cues, min_precision=None if min_precision is None else float(min_precision)))
 
     # Parts are checked once every tag is known, so a relationship may precede its regions.
     by_name = {t.name: t for t in tags}

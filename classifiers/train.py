@@ -37,7 +37,7 @@ from classifiers.features import (
     meta_col,
     meta_tokens,
 )
-from classifiers.model import Example, Heads, Rules, TagModel
+from classifiers.model import Example, Heads, Rules, TagModel, evidence
 from classifiers.taxonomy import Taxonomy
 
 Progress = Callable[[str, int, int], None]
@@ -58,16 +58,17 @@ def _str_tuple(value: Any, key: str, where: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def parse_example(row: Any, where: str) -> Example:
+def parse_example(row: Any, where: str, labelled: bool = True) -> Example:
+    """One JSONL row; `labelled` False: rows to classify, whose labels are optional."""
     if not isinstance(row, dict):
         raise DataError(f"{where}: expected a JSON object, found {type(row).__name__}")
     for key in ("id", "title", "text"):
         if not isinstance(row.get(key), str):
             raise DataError(f"{where}: {key}: expected a string, found {row.get(key)!r:.60}")
-    if "labels" not in row:
+    if "labels" not in row and labelled:
         raise DataError(f"{where}: labels: expected a list of strings, found nothing")
-    labels = _str_tuple(row["labels"], "labels", where)
-    if not labels:
+    labels = _str_tuple(row.get("labels", []), "labels", where)
+    if not labels and labelled:
         raise DataError(f"{where}: labels: expected at least one label, found []")
     return Example(
         id=row["id"],
@@ -75,17 +76,19 @@ def parse_example(row: Any, where: str) -> Example:
         text=row["text"],
         categories=_str_tuple(row.get("categories", []), "categories", where),
         feed_tags=_str_tuple(row.get("feed_tags", []), "feed_tags", where),
+        url=row["url"] if isinstance(row.get("url"), str) else "",
         labels=labels,
     )
 
 
-def read_jsonl(path: str | Path) -> list[Example]:
-    """Read `{"id", "title", "text", "labels": [...]}` rows (optional categories, feed_tags).
+def read_jsonl(path: str | Path, labelled: bool = True) -> list[Example]:
+    """Read `{"id", "title", "text", "labels": [...]}` rows (optional categories, feed_tags,
+    url); with `labelled` False, rows to classify, `labels` optional.
 
     Raises DataError naming the file and line of the first bad row."""
     path = Path(path)
     with path.open(encoding="utf-8") as fh:
-        return _examples(path, list(fh), partial_last=False)
+        return _examples(path, list(fh), partial_last=False, labelled=labelled)
 
 
 def starter_examples(data_dir: str | Path = DATA_DIR) -> list[Example]:
@@ -99,7 +102,8 @@ def starter_examples(data_dir: str | Path = DATA_DIR) -> list[Example]:
     return out
 
 
-def _examples(path: Path, lines: Sequence[str], *, partial_last: bool) -> list[Example]:
+def _examples(path: Path, lines: Sequence[str], *, partial_last: bool,
+              labelled: bool = True) -> list[Example]:
     """The examples in a JSONL file's lines; ``partial_last``: a last line that is not
     JSON (a file still being written) ends the read instead of failing it."""
     out = []
@@ -113,7 +117,7 @@ def _examples(path: Path, lines: Sequence[str], *, partial_last: bool) -> list[E
             if partial_last and lineno == len(lines):
                 break
             raise DataError(f"{where}: invalid JSON: {exc.msg} at column {exc.colno}") from None
-        out.append(parse_example(row, where))
+        out.append(parse_example(row, where, labelled))
     return out
 
 
@@ -168,6 +172,14 @@ class TrainConfig:
     passage_chars: int = 800
     long_chars: int = 3000
     seed: int = 0
+    # Precision. With a taxonomy, thresholds of theme and relationship tags are chosen for
+    # this precision (a tag's own `min_precision` in the taxonomy wins) rather than for F1,
+    # on out-of-fold scores where examples with no theme count as if they made up
+    # `background_share` of the data, as they do on a general feed (None: as sampled).
+    min_precision: float | None = None
+    background_share: float | None = None
+    evidence_bar: float = 0.995
+    min_tokens: int = 5
 
 
 
@@ -175,7 +187,7 @@ class TrainConfig:
 # alpha 0.25 0.9276, alpha 0.5 0.9267; beta 0.5 with alpha 0.25 0.9251. The interpolation that
 # helps single-label news (AG News, where TrainConfig's defaults were chosen) does not help its
 # short, hand-written, many-tag examples; on the demo feeds it cost one Russia–Iran piece.
-STARTER_CONFIG = TrainConfig(nb_alpha=0.25, nb_beta=1.0)
+STARTER_CONFIG = TrainConfig(nb_alpha=0.25, nb_beta=1.0, min_precision=0.9, background_share=0.85)
 
 @dataclass(frozen=True)
 class _Task:
@@ -278,11 +290,13 @@ def _decide(X: sp.csr_matrix, rn: np.ndarray, u: np.ndarray, b: float) -> np.nda
     return np.asarray(x @ u).ravel() / norms + b
 
 
-def _platt(s: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+def _platt(s: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> tuple[float, float]:
     """Platt (2000) sigmoid on decision values, with his smoothed targets (so separable data
-    gives a finite slope), fitted by Newton's method with backtracking (Lin, Lin & Weng 2007)."""
-    n_pos = float(y.sum())
-    n_neg = float(len(y) - n_pos)
+    gives a finite slope), fitted by Newton's method with backtracking (Lin, Lin & Weng 2007).
+    `w` weighs rows (see TrainConfig.background_share)."""
+    w = np.ones(len(s)) if w is None else w.astype(np.float64)
+    n_pos = float(w[y].sum())
+    n_neg = float(w[~y].sum())
     if n_pos == 0 or n_neg == 0:
         return 1.0, 0.0
     t = np.where(y, (n_pos + 1) / (n_pos + 2), 1 / (n_neg + 2))
@@ -290,18 +304,18 @@ def _platt(s: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     def loss(a: float, b: float) -> float:
         z = a * s + b
         # -[t log p + (1-t) log(1-p)] with p = sigmoid(z), computed stably
-        return float((np.logaddexp(0.0, z) - t * z).sum())
+        return float((w * (np.logaddexp(0.0, z) - t * z)).sum())
 
     a, b = 0.0, float(np.log((n_pos + 1) / (n_neg + 1)))
     f = loss(a, b)
     for _ in range(100):
         z = a * s + b
         p = 1.0 / (1.0 + np.exp(-z))
-        g_a = float(((p - t) * s).sum())
-        g_b = float((p - t).sum())
+        g_a = float((w * (p - t) * s).sum())
+        g_b = float((w * (p - t)).sum())
         if abs(g_a) < 1e-5 and abs(g_b) < 1e-5:
             break
-        wgt = p * (1 - p)
+        wgt = w * p * (1 - p)
         h_aa = float((wgt * s * s).sum()) + 1e-12
         h_ab = float((wgt * s).sum())
         h_bb = float(wgt.sum()) + 1e-12
@@ -325,27 +339,46 @@ def _platt(s: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(a), float(b)
 
 
-def best_threshold(p: np.ndarray, y: np.ndarray) -> tuple[float, float, float, float]:
-    """Threshold on scores `p` maximising F1 on (p, y); returns (threshold, precision, recall, f1).
+def best_threshold(p: np.ndarray, y: np.ndarray, w: np.ndarray | None = None,
+                   min_precision: float | None = None) -> tuple[float, float, float, float]:
+    """Threshold on scores `p` for (p, y); returns (threshold, precision, recall, f1).
 
-    The threshold sits halfway between the last score kept and the next one, so a slightly
-    different score on new data does not flip the decision."""
+    Without `min_precision`, the threshold maximising F1; with it, the one maximising F1
+    among those whose precision reaches it, else the one maximising F0.5.
+    `w` weighs rows (a realistic mix: off-topic rows count as often as real feeds carry
+    them). The threshold sits halfway between the last score kept and the next one, so a
+    slightly different score on new data does not flip the decision."""
     n_pos = int(y.sum())
     if n_pos == 0:
         return 0.5, 0.0, 0.0, 0.0
+    weights = np.ones(len(p)) if w is None else w.astype(np.float64)
     order = np.argsort(-p, kind="stable")
     ps = p[order]
+    ws = weights[order]
     ys = y[order].astype(np.float64)
-    tp = np.cumsum(ys)
-    k = np.arange(1, len(ps) + 1)
-    # Only cut between distinct scores.
-    last = np.r_[ps[1:] != ps[:-1], True]
-    f1 = np.where(last, 2 * tp / (k + n_pos), -1.0)
-    i = int(np.argmax(f1))
+    tp = np.cumsum(ys * ws)
+    k = np.cumsum(ws)
+    pos = float((ys * ws).sum())
+    # Only cut between distinct scores, and never where nothing is kept.
+    last = np.r_[ps[1:] != ps[:-1], True] & (ps > 0)
+    prec = tp / np.maximum(k, 1e-12)
+    rec = tp / pos
+    f1 = np.where(last, 2 * tp / (k + pos), -1.0)
+    if min_precision is None:
+        i = int(np.argmax(f1))
+    else:
+        ok = np.flatnonzero(last & (prec >= min_precision))
+        if len(ok):
+            # The best F1 among the cuts precise enough (not simply the lowest: precision is
+            # not monotonic, and a low cut that is precise on average keeps a weak tail).
+            i = int(ok[np.argmax(f1[ok])])
+        else:
+            f05 = np.where(last, 1.25 * prec * rec / np.maximum(0.25 * prec + rec, 1e-12), -1.0)
+            i = int(np.argmax(f05))
+    if not last[i]:  # every score is 0: nothing can be kept
+        return 1.0, 0.0, 0.0, 0.0
     thr = float((ps[i] + ps[i + 1]) / 2) if i + 1 < len(ps) else float(ps[i] * 0.999)
-    precision = float(tp[i] / k[i])
-    recall = float(tp[i] / n_pos)
-    return thr, precision, recall, float(f1[i])
+    return thr, float(prec[i]), float(rec[i]), float(2 * prec[i] * rec[i] / max(prec[i] + rec[i], 1e-12))
 
 
 @dataclass(frozen=True)
@@ -510,6 +543,7 @@ def train(
     tags, relationships, exclusive, missing = _label_plan(examples, taxonomy)
     single = all(len(set(ex.labels)) == 1 for ex in examples)
     regions = {t.name: t.names for t in taxonomy.regions} if taxonomy is not None else {}
+    cues = {k: v for k, v in taxonomy.cues.items() if k in tags} if taxonomy is not None else {}
     n = len(examples)
     T = len(tags)
     tag_index = {t: i for i, t in enumerate(tags)}
@@ -522,7 +556,7 @@ def train(
     # ---- features
     report("featurize", 0, n)
     fcfg = cfg.features
-    featurizer = Featurizer(fcfg, regions)
+    featurizer = Featurizer(fcfg, regions, cues)
     batch = featurizer.batch(examples)
     space = fit_space(fcfg, batch, cfg.min_df)
     table = space.lookup()
@@ -580,7 +614,20 @@ def train(
     scored = ~np.isnan(tasks[0].oof)
     oof = np.stack([t.oof for t in tasks], axis=1)[scored]
     Yv = Y[scored]
-    platt = [_platt(oof[:, t], Yv[:, t]) for t in range(T)]
+    # Themes and relationships are calibrated and thresholded on a realistic mix, and with the
+    # evidence rule applied as prediction applies it.
+    precise = np.array([kinds.get(tag) in ("theme", "relationship") for tag in tags], dtype=bool)
+    mix = np.ones(len(Yv))
+    theme_cols = [t for t, tag in enumerate(tags) if kinds.get(tag) == "theme"]
+    if cfg.background_share and theme_cols:
+        off = ~Yv[:, theme_cols].any(axis=1)
+        if off.any() and (~off).any():
+            share = cfg.background_share
+            mix[off] = share / (1 - share) * float((~off).sum()) / float(off.sum())
+    ev = evidence(batch, tags, tuple(cues), featurizer.lexicon.regions, relationships)[scored]
+    short = batch.n_tokens[scored] < cfg.min_tokens
+    min_prec = {t.name: t.min_precision for t in taxonomy.tags} if taxonomy is not None else {}
+    platt = [_platt(oof[:, t], Yv[:, t], mix if precise[t] else None) for t in range(T)]
     pa = np.array([p[0] for p in platt])
     pb = np.array([p[1] for p in platt])
     probs = 1.0 / (1.0 + np.exp(-np.clip(oof * pa + pb, -40, 40)))
@@ -600,7 +647,13 @@ def train(
                 "support": support,
             }
             continue
-        thr, prec, rec, f1 = best_threshold(probs[:, t], Yv[:, t])
+        target = min_prec.get(tag) or (cfg.min_precision if precise[t] else None)
+        if cues or relationships:
+            blocked = ~ev[:, t] & (probs[:, t] < cfg.evidence_bar)
+            if kinds.get(tag) != "region":
+                blocked |= short
+            probs[blocked, t] = 0.0
+        thr, prec, rec, f1 = best_threshold(probs[:, t], Yv[:, t], mix if precise[t] else None, target)
         if f1 < cfg.min_cv_f1:
             # Out-of-fold scores too poor to pick a threshold from: fall back to the SVM's own
             # boundary (decision 0) rather than a threshold fitted to noise.
@@ -619,6 +672,7 @@ def train(
             "f1": round(f1, 4),
             "threshold": round(thr, 4),
             "support": support,
+            **({"min_precision": target} if target else {}),
         }
     cv_summary: dict[str, float] = {}
     if single:
@@ -675,6 +729,8 @@ def train(
         passage_chars=cfg.passage_chars,
         long_chars=cfg.long_chars,
         passage_tags=tuple(tag for tag in tags if kinds.get(tag) != "genre"),
+        evidence_bar=cfg.evidence_bar,
+        min_tokens=cfg.min_tokens if (cues or relationships) else 0,
     )
     now = datetime.now(UTC)
     digest = hashlib.sha256()
@@ -713,6 +769,7 @@ def train(
         space=space,
         regions={k: tuple(v) for k, v in regions.items()},
         heads=heads,
+        cues={k: tuple(v) for k, v in cues.items()},
         rules=rules,
         named_cols=named_cols,
         named=tuple(named[c] for c in named_cols.tolist()),

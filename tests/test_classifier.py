@@ -462,3 +462,118 @@ def test_training_variants_score_like_the_model(options: dict) -> None:
 def test_plain_mix_needs_a_shared_norm() -> None:
     with pytest.raises(ValueError, match="nb_renorm"):
         train(_synthetic(5), None, config=TrainConfig(plain_mix=0.5))
+
+
+# ----------------------------------------------------------------------------- evidence and precision
+
+
+def test_cue_lexicon_matches_words_prefixes_phrases_and_capitals() -> None:
+    from classifiers.features import FeatureConfig, Featurizer
+
+    cues = {"sanctions": ("sanction*", "export control*", "OFAC"), "energy": ("oil", "power grid")}
+    f = Featurizer(FeatureConfig(), {}, cues)
+    docs = [
+        Doc("a", "EU sanctioned three banks", "and tightened export controls"),
+        Doc("b", "Ofac is not OFAC", "the grid went down; no power"),
+        Doc("c", "Oil and the power grid", "oilfield"),
+        Doc("d", "A sanctuary for birds", ""),
+    ]
+    b = f.batch(docs)
+    assert b.cue_counts.tolist() == [[3, 0], [1, 0], [0, 3], [0, 0]]
+    assert b.n_tokens.tolist() == [8, 10, 6, 4]
+
+
+def test_taxonomy_cues_only_on_themes_and_min_precision_in_range(tmp_path: Path) -> None:
+    from classifiers.taxonomy import parse_taxonomy
+
+    region = {"name": "iran", "kind": "region", "description": "d", "names": ["Iran"]}
+    with pytest.raises(TaxonomyError, match=r"tag\[0\]\.cues: expected cues only on a theme tag"):
+        parse_taxonomy({"tag": [dict(region, cues=["x"])]})
+    theme = {"name": "energy", "kind": "theme", "description": "d"}
+    with pytest.raises(TaxonomyError, match=r"cues\[0\]: expected a term, optionally ending in \*"):
+        parse_taxonomy({"tag": [dict(theme, cues=["o*l"])]})
+    with pytest.raises(TaxonomyError, match=r"min_precision: expected a number in \(0, 1\], found float 1.5"):
+        parse_taxonomy({"tag": [dict(theme, min_precision=1.5)]})
+    tax = parse_taxonomy({"tag": [dict(theme, cues=["oil", "gas*"], min_precision=0.8)]})
+    assert tax.cues == {"energy": ("oil", "gas*")} and tax["energy"].min_precision == 0.8
+    assert all(load_taxonomy()[t].cues for t in
+               ("nuclear", "sanctions", "arms-transfers", "energy", "space", "cyber", "protests", "diplomacy"))
+
+
+# Written for these tests: text unlike anything in training, and off-topic items.
+OFF_TOPIC = [
+    Doc("o1", "Hawks edge Magpies in a thriller at the MCG", "A late goal sealed a four-point win before 60,000 fans."),
+    Doc("o2", "Sourdough starter tips for beginners", "Feed it flour and water daily and keep it warm."),
+    Doc("o3", "", ""),
+    Doc("o4", "Heute im Test: das neue Notebook", "Schnell, leise und mit langer Akkulaufzeit."),
+]
+
+
+def test_no_theme_without_evidence_and_none_for_empty_text(starter_model: TagModel) -> None:
+    themes = set(load_taxonomy().cues) | {"russia-iran"}
+    for p in starter_model.predict(OFF_TOPIC):
+        assert not themes & set(p.labels), p
+    empty = starter_model.predict([Doc("e", "", "")])[0]
+    assert empty.labels == ()  # no theme, no genre: nothing to tell them from
+    assert max(empty.scores[t] for t in themes) == 0.0
+
+
+def test_a_theme_needs_a_cue_or_a_score_above_the_evidence_bar(starter_model: TagModel) -> None:
+    tags = starter_model.tags
+    e = tags.index("energy")
+    probs = np.zeros((2, len(tags)))
+    probs[:, e] = [0.95, 0.99]
+    named = np.zeros_like(probs, dtype=bool)
+    evidence = np.ones_like(named)
+    evidence[:, e] = False
+    out = starter_model._assign(probs.copy(), named, evidence, np.array([50, 50]))
+    assert out[:, e].tolist() == [False, True]  # 0.99 clears the 0.98 bar without a cue
+    evidence[:, e] = True
+    out = starter_model._assign(probs.copy(), named, evidence, np.array([50, 3]))
+    assert out[:, e].tolist() == [True, False]  # three words are too few to tell
+
+
+def test_reasons_name_the_evidence_found(starter_model: TagModel) -> None:
+    doc = Doc("s", "Treasury sanctions tanker owners over Iranian oil shipments",
+              "The designations target six companies accused of helping ship crude to China.")
+    p = starter_model.predict([doc])[0]
+    assert {"sanctions", "energy"} <= set(p.labels)
+    assert p.reasons["sanctions"][0].startswith("evidence: sanctions")
+    assert "oil" in p.reasons["energy"][0] and "crude" in p.reasons["energy"][0]
+
+
+def test_theme_thresholds_are_chosen_for_precision_on_a_realistic_mix(starter_model: TagModel) -> None:
+    per_tag = starter_model.meta["cv"]["per_tag"]
+    for theme in ("nuclear", "sanctions", "energy", "diplomacy"):
+        assert per_tag[theme]["min_precision"] == 0.9
+        assert per_tag[theme]["precision"] >= 0.9 or per_tag[theme]["recall"] < 0.5
+    assert per_tag["analysis"]["min_precision"] == 0.8
+
+
+@pytest.mark.parametrize(
+    ("p", "y", "w", "target", "expected"),
+    [
+        # F1 alone: keep all three positives and one negative
+        ([0.9, 0.8, 0.7, 0.6, 0.1], [1, 1, 0, 1, 0], None, None, (0.35, 0.75, 1.0)),
+        # precision 0.9 wanted: stop before the first negative
+        ([0.9, 0.8, 0.7, 0.6, 0.1], [1, 1, 0, 1, 0], None, 0.9, (0.75, 1.0, 2 / 3)),
+        # the negative weighs 4 (a realistic mix): precision 0.6 then stops before it too
+        ([0.9, 0.8, 0.7, 0.6, 0.1], [1, 1, 0, 1, 0], [1, 1, 4, 1, 1], 0.6, (0.75, 1.0, 2 / 3)),
+    ],
+)
+def test_best_threshold_for_f1_or_for_precision(p, y, w, target, expected) -> None:
+    from classifiers.train import best_threshold
+
+    thr, prec, rec, _ = best_threshold(np.array(p), np.array(y, dtype=bool),
+                                       None if w is None else np.array(w, dtype=float), target)
+    assert (thr, prec, rec) == pytest.approx(expected)
+
+
+def test_genre_form_features_read_title_forms_url_sections_and_length() -> None:
+    from classifiers.features import form_tokens
+
+    assert form_tokens("Analysis: Why the rial keeps falling", "x" * 700, "https://example.org/opinion/2020/rial") == [
+        "titleform=analysis", "title1=analysis", "path=opinion", "len=medium"]
+    assert form_tokens("Opinion | A fragile truce", "", "") == ["titleform=opinion", "title1=opinion", "len=empty"]
+    assert form_tokens("Is the deal dead?", "short", "http://x.org/news/world-123") == [
+        "title1=is", "title=question", "path=news", "len=brief"]

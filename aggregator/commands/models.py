@@ -13,13 +13,13 @@ from aggregator.cli import Context, handle_errors, pass_ctx, progress_reporter
 from aggregator.errors import UsageError
 
 
-def _read_data(paths: tuple[Path, ...]) -> list[Any]:
+def _read_data(paths: tuple[Path, ...], labelled: bool = True) -> list[Any]:
     from classifiers.train import read_jsonl
 
     rows: list[Any] = []
     for p in paths:
         try:
-            rows += read_jsonl(p)
+            rows += read_jsonl(p, labelled)
         except (OSError, ValueError) as e:
             raise UsageError(f"--data {p}: {e}") from None
     return rows
@@ -77,10 +77,14 @@ def train(ctx: Context, data: tuple[Path, ...], no_starter: bool, no_labels: boo
 def _print_scores(per_tag: dict[str, Any]) -> None:
     if not per_tag:
         return
-    click.echo(f"{'tag':<18} {'precision':>9} {'recall':>7} {'f1':>6} {'threshold':>9}")
+    def num(value: Any, width: int) -> str:
+        # A tag with too few examples to cross-validate has no score: say so, not crash.
+        return f"{value:>{width}.3f}" if isinstance(value, int | float) else f"{'-':>{width}}"
+
+    click.echo(f"{'tag':<18} {'precision':>9} {'recall':>7} {'f1':>6} {'threshold':>9} {'support':>8}")
     for tag, s in sorted(per_tag.items()):
-        click.echo(f"{tag:<18} {s.get('precision', 0):>9.3f} {s.get('recall', 0):>7.3f} "
-                   f"{s.get('f1', 0):>6.3f} {s.get('threshold', 0):>9.3f}")
+        click.echo(f"{tag:<18} {num(s.get('precision'), 9)} {num(s.get('recall'), 7)} "
+                   f"{num(s.get('f1'), 6)} {num(s.get('threshold'), 9)} {s.get('support', ''):>8}")
 
 
 @click.command()
@@ -129,8 +133,7 @@ def classify(ctx: Context, data: tuple[Path, ...], texts: tuple[str, ...],
         raise UsageError("give --data FILE.jsonl or --text TEXT")
     model = _load_model(ctx, model_path)
     docs: list[Any] = [Doc(id=f"text-{n + 1}", title="", text=t) for n, t in enumerate(texts)]
-    docs += [Doc(id=r.id, title=r.title, text=r.text, categories=r.categories,
-                 feed_tags=r.feed_tags) for r in _read_data(data)] if data else []
+    docs += [r.doc for r in _read_data(data, labelled=False)] if data else []
     for start in range(0, len(docs), 2000):
         batch = docs[start:start + 2000]
         for doc, p in zip(batch, model.predict(batch), strict=True):
