@@ -331,7 +331,8 @@ def status_row(name: str, feed: Feed | None, attempts: Sequence[Attempt],
         "disabled_at": iso(feed.disabled_at) if feed else None,
         "disabled_reason": feed.disabled_reason if feed else None,
         "last_success": iso(feed.last_success_at) if feed else None,
-        "last_error": feed.last_error if feed and feed.consecutive_failures else None,
+        "last_error": feed.last_error if feed and (feed.consecutive_failures or feed.malformed)
+        else None,
         "consecutive_failures": feed.consecutive_failures if feed else 0,
         # None: due now (never fetched, or enabled again); disabled feeds are never due.
         "next_due": None if state == "disabled" or not feed else iso(
