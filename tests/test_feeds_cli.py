@@ -126,7 +126,7 @@ def test_add_appends_a_table_keeping_the_file_and_the_feed_is_due_at_once(
         instance_dir: Path) -> None:
     before = feeds_file(instance_dir).read_text()
     result = run(instance_dir, "feeds", "add", "https://caspian-notes.example.org/feed/",
-                 "--name", "caspian-notes", "--tag", "caucasus", "--tag", "analysis",
+                 "--no-check", "--name", "caspian-notes", "--tag", "caucasus", "--tag", "analysis",
                  "--interval", "90m")
     assert result.returncode == 0, result.stderr
     assert "added caspian-notes" in result.stdout
@@ -142,8 +142,10 @@ def test_add_appends_a_table_keeping_the_file_and_the_feed_is_due_at_once(
 
 
 def test_add_names_a_feed_from_its_url_and_keeps_names_unique(instance_dir: Path) -> None:
-    first = run(instance_dir, "feeds", "add", "https://www.example.org/world/news/rss.xml")
-    second = run(instance_dir, "feeds", "add", "https://example.org/world/news/rss.xml?lang=fr")
+    first = run(instance_dir, "feeds", "add", "https://www.example.org/world/news/rss.xml",
+                "--no-check")
+    second = run(instance_dir, "feeds", "add", "https://example.org/world/news/rss.xml?lang=fr",
+                 "--no-check")
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
     names = [f.name for f in load_feeds(Instance(instance_dir))][-2:]
     assert names == ["example-world-news", "example-world-news-2"]
@@ -152,7 +154,7 @@ def test_add_names_a_feed_from_its_url_and_keeps_names_unique(instance_dir: Path
 def test_adds_run_at_once_all_land_in_the_file(instance_dir: Path) -> None:
     env = {**os.environ, "NO_COLOR": "1"}
     procs = [subprocess.Popen([sys.executable, "-m", "aggregator", "--home", str(instance_dir),
-                               "feeds", "add", f"https://site{i}.example.org/rss"],
+                               "feeds", "add", f"https://site{i}.example.org/rss", "--no-check"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
              for i in range(6)]
     for p in procs:
@@ -173,6 +175,7 @@ def test_adds_run_at_once_all_land_in_the_file(instance_dir: Path) -> None:
         (["https://x.example.org/rss", "--name", "Big News"], "--name: expected lower-case"),
         (["https://x.example.org/rss", "--interval", "often"], "--interval: expected a duration"),
         (["feeds.example.org/rss"], "expected an http(s) feed URL"),
+        (["https://x.example.org/rss", "--no-check", "--pick", "2"], "--pick needs the page"),
     ],
 )
 def test_add_refuses_with_one_line_and_exit_2_leaving_the_file(
@@ -187,7 +190,8 @@ def test_edits_refuse_a_feeds_file_that_is_already_invalid(instance_dir: Path) -
     path = feeds_file(instance_dir)
     path.write_text(path.read_text() + '\n[[feed]]\nname = "bbc-world"\nurl = "https://x.org/"\n')
     before = path.read_text()
-    err = one_line_error(run(instance_dir, "feeds", "add", "https://y.example.org/rss"))
+    err = one_line_error(run(instance_dir, "feeds", "add", "https://y.example.org/rss",
+                             "--no-check"))
     assert "config/feeds.toml" in err and "unique feed name" in err
     assert path.read_text() == before
 
