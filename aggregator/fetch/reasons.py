@@ -52,12 +52,15 @@ def _causes(e: BaseException) -> Iterator[BaseException]:
 def _os_reason(e: BaseException) -> str | None:
     """The plain reason of the first OS-level error in ``e``'s causes, if any."""
     for cause in _causes(e):
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            detail = cause.verify_message or "not trusted"
+        if isinstance(cause, ssl.SSLCertVerificationError) or \
+                type(cause).__name__ == "ClientConnectorCertificateError":
+            detail = getattr(cause, "verify_message", None) or "not trusted"
             return f"TLS certificate not accepted ({detail})"
         if isinstance(cause, ssl.SSLError):
-            return f"TLS handshake failed ({cause.reason.lower().replace('_', ' ')})" \
-                if cause.reason else "TLS handshake failed"
+            # aiohttp's wrapper is an SSLError too, without the reason its cause carries.
+            reason = next((r for c in _causes(cause) if (r := getattr(c, "reason", None))), None)
+            return f"TLS handshake failed ({reason.lower().replace('_', ' ')})" \
+                if reason else "TLS handshake failed"
         if isinstance(cause, socket.gaierror) or type(cause).__name__ == "ClientConnectorDNSError":
             return "host name not found (DNS)"
         if isinstance(cause, OSError) and cause.errno in _ERRNOS:
@@ -77,7 +80,7 @@ def network_reason(e: BaseException, *, connect_timeout: float = 10,
     if isinstance(e, httpx.PoolTimeout):
         return TIMEOUT, "timed out waiting for a connection"
     if isinstance(e, httpx.TimeoutException):
-        return TIMEOUT, f"the server stopped sending (nothing for {_seconds(read_timeout)})"
+        return TIMEOUT, f"the server went silent (nothing received for {_seconds(read_timeout)})"
     if isinstance(e, httpx.ProxyError):
         return CONNECT, f"the proxy refused the request ({_os_reason(e) or e})"
     if isinstance(e, httpx.ConnectError):
