@@ -17,8 +17,10 @@ from pathlib import Path
 
 import listparser
 import pytest
+from feedserver import FeedServer, feed_server  # noqa: F401
 
 from aggregator.config import load_feeds
+from aggregator.feedcheck import discover_feeds
 from aggregator.feedfile import FeedFileError, append_feeds, name_from_url, remove_feed
 from aggregator.instance import Instance
 from aggregator.opml import Outline, Skipped, plan_import, url_key
@@ -458,3 +460,96 @@ def test_plan_import_keeps_document_order_and_first_of_duplicates() -> None:
         existing=[], known_tags={"iran"})
     assert [f.name for f in plan.added] == ["a"]
     assert [s.label for s in plan.skipped] == ["page", "A again", "A"]
+
+
+# -- add checks what it adds ---------------------------------------------------------
+
+_FEED = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>Served</title>'
+         b"<item><title>One</title><link>http://127.0.0.1/one</link></item></channel></rss>")
+
+
+def _page(*links: str) -> bytes:
+    return ("<!DOCTYPE html><html><head><title>Site</title>" + "".join(links) +
+            "</head><body><p>Welcome</p></body></html>").encode()
+
+
+def _declared(home: Path) -> dict[str, str]:
+    return {f.name: f.url for f in load_feeds(Instance(home))}
+
+
+def test_add_fetches_the_feed_once_and_adds_it(instance_dir: Path,
+                                               feed_server: FeedServer) -> None:  # noqa: F811
+    feed_server.route("/rss.xml", body=_FEED)
+    url = feed_server.url("/rss.xml")
+    result = run(instance_dir, "feeds", "add", url, "--name", "served")
+    assert result.returncode == 0, result.stderr
+    assert _declared(instance_dir)["served"] == url and feed_server.hits("/rss.xml") == 1
+
+
+def test_add_takes_the_only_feed_a_web_page_announces(instance_dir: Path,
+                                                      feed_server: FeedServer) -> None:  # noqa: F811
+    feed_server.route("/news/", body=_page(
+        '<link rel="alternate" type="application/rss+xml" title="News" href="feed.xml">'),
+        headers={"Content-Type": "text/html; charset=utf-8"})
+    feed_server.route("/news/feed.xml", body=_FEED)
+    result = run(instance_dir, "feeds", "add", feed_server.url("/news/"), "--name", "news")
+    assert result.returncode == 0, result.stderr
+    assert _declared(instance_dir)["news"] == feed_server.url("/news/feed.xml")
+    assert f"found on {feed_server.url('/news/')}" in result.stdout
+
+
+def test_add_lists_the_feeds_of_a_page_of_several_and_pick_chooses(
+        instance_dir: Path, feed_server: FeedServer) -> None:  # noqa: F811
+    feed_server.route("/", body=_page(
+        '<link rel="alternate" type="application/rss+xml" title="All" href="/all.xml">',
+        '<link rel="alternate" type="application/atom+xml" title="World" href="/world.atom">'))
+    feed_server.route("/world.atom", body=_FEED)
+    before = feeds_file(instance_dir).read_text()
+    listed = run(instance_dir, "feeds", "add", feed_server.url("/"))
+    assert listed.returncode == 2
+    assert listed.stderr.splitlines() == [
+        f"1. {feed_server.url('/all.xml')}  (All)",
+        f"2. {feed_server.url('/world.atom')}  (World)",
+        f"error: {feed_server.url('/')} is a web page announcing 2 feeds: give one's URL, "
+        "or --pick N"]
+    assert feeds_file(instance_dir).read_text() == before
+    picked = run(instance_dir, "feeds", "add", feed_server.url("/"), "--pick", "2")
+    assert picked.returncode == 0, picked.stderr
+    assert feed_server.url("/world.atom") in _declared(instance_dir).values()
+    out_of_range = run(instance_dir, "feeds", "add", feed_server.url("/"), "--pick", "3")
+    assert "--pick: expected a number from 1 to 2, found 3" in one_line_error(out_of_range)
+
+
+@pytest.mark.parametrize(("path", "route", "reason"), [
+    ("/gone.xml", {"status": 404, "body": b"nothing"}, "HTTP 404 Not Found"),
+    ("/page.html", {"body": _page()}, "it is a web page that announces no feed"),
+    ("/text.txt", {"body": b"just words"}, "not well-formed XML"),
+    (None, None, "connection refused"),
+])
+def test_add_refuses_what_gives_no_feed_unless_no_check(
+        instance_dir: Path, feed_server: FeedServer, path: str | None, route: dict | None,  # noqa: F811
+        reason: str) -> None:
+    if path is not None:
+        feed_server.route(path, **(route or {}))
+    url = feed_server.url(path) if path else "http://127.0.0.1:1/feed.xml"
+    before = feeds_file(instance_dir).read_text()
+    refused = run(instance_dir, "feeds", "add", url, "--name", "x")
+    err = one_line_error(refused, code=1)
+    assert f"cannot add {url}: " in err and reason in err
+    assert feeds_file(instance_dir).read_text() == before
+    assert run(instance_dir, "feeds", "add", url, "--name", "x", "--no-check").returncode == 0
+    assert _declared(instance_dir)["x"] == url
+
+
+def test_feed_discovery_resolves_against_the_base_and_skips_what_is_no_feed() -> None:
+    page = _page('<base href="https://cdn.example.org/site/">',
+                 '<link rel="alternate" type="application/rss+xml" href="rss.xml">',
+                 '<link rel="Alternate Feed" type="application/atom+xml; charset=utf-8" '
+                 'href="https://example.org/atom" title=" Atom ">',
+                 '<link rel="alternate" type="text/html" href="/fr/">',
+                 '<link rel="stylesheet" type="application/rss+xml" href="x.xml">',
+                 '<link rel="alternate" type="application/rss+xml" href="javascript:x()">',
+                 '<link rel="alternate" type="application/rss+xml" href="rss.xml">')
+    assert discover_feeds(page, "https://example.org/") == (
+        ("https://cdn.example.org/site/rss.xml", None), ("https://example.org/atom", "Atom"))
+    assert discover_feeds(b"", "https://example.org/") == ()

@@ -75,10 +75,10 @@ def test_sizes_as_people_write_them(n: int, text: str) -> None:
 
 
 class _Sax(Exception):
-    def getLineNumber(self) -> int:  # noqa: N802 (xml.sax's names)
+    def getLineNumber(self) -> int:
         return 7
 
-    def getMessage(self) -> str:  # noqa: N802
+    def getMessage(self) -> str:
         return "mismatched tag"
 
 
