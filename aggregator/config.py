@@ -82,6 +82,8 @@ class FetchSection(_Section):
     read_timeout: Duration = timedelta(seconds=30)
     total_timeout: Duration = timedelta(seconds=60)
     max_body_size: Size = 15 * 1024 * 1024
+    # CPU one feed's document may take to parse and normalize per pass (see the shipped file).
+    parse_cpu_budget: Duration = timedelta(seconds=5)
     transport: Literal["aiohttp", "httpcore"] = "aiohttp"
     user_agent: str = "aggregator/0.1 (+https://github.com/aggregator-project/aggregator)"
     jitter: float = Field(0.1, ge=0, le=0.5)

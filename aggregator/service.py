@@ -267,6 +267,7 @@ async def _fetch_feeds(config: Config, store: Store, feeds: Sequence[Feed],
     from aggregator.parse.feeds import parse_feed
 
     settings = config.settings.fetch.to_settings()
+    budget = config.settings.fetch.parse_cpu_budget.total_seconds()
     by_id = {f.id: f for f in feeds}
     requests = [plan(f, now(), settings) for f in feeds]
     counts = {"ok": 0, "not_modified": 0, "failed": 0, "new": 0, "updated": 0, "tags": 0}
@@ -335,8 +336,12 @@ async def _fetch_feeds(config: Config, store: Store, feeds: Sequence[Feed],
                 at = now()
                 parsed = None
                 if needs_parse(feed, response) and response.body is not None:
-                    parsed = parse_feed(response.body, at, url=response.final_url,
-                                        headers=response.headers)
+                    # In a worker thread: the loop keeps reading other responses (lxml and
+                    # nh3 release the GIL in places), so a feed that is slow to parse never
+                    # makes another's server look slow; the budget bounds it.
+                    parsed = await asyncio.to_thread(
+                        parse_feed, response.body, at, url=response.final_url,
+                        headers=response.headers, cpu_budget=budget)
                 if not pending:
                     pending_since = loop.time()
                 pending.append((feed, response, parsed, at))

@@ -91,6 +91,9 @@ class Entry:
     enclosures: tuple[Enclosure, ...] = ()
     language: str | None = None
     content_hash: str = ""  # changes when the text changes, drives update and reclassification
+    # Why the entry's markup was not parsed (too deep, too big, the feed's CPU budget
+    # spent): its text is kept, displayed as plain text. Not stored: the feed records it.
+    markup_dropped: str | None = None
 
 
 @dataclass(frozen=True)

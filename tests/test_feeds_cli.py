@@ -17,8 +17,10 @@ from pathlib import Path
 
 import listparser
 import pytest
+from feedserver import FeedServer, feed_server  # noqa: F401
 
 from aggregator.config import load_feeds
+from aggregator.feedcheck import discover_feeds
 from aggregator.feedfile import FeedFileError, append_feeds, name_from_url, remove_feed
 from aggregator.instance import Instance
 from aggregator.opml import Outline, Skipped, plan_import, url_key
@@ -126,7 +128,7 @@ def test_add_appends_a_table_keeping_the_file_and_the_feed_is_due_at_once(
         instance_dir: Path) -> None:
     before = feeds_file(instance_dir).read_text()
     result = run(instance_dir, "feeds", "add", "https://caspian-notes.example.org/feed/",
-                 "--name", "caspian-notes", "--tag", "caucasus", "--tag", "analysis",
+                 "--no-check", "--name", "caspian-notes", "--tag", "caucasus", "--tag", "analysis",
                  "--interval", "90m")
     assert result.returncode == 0, result.stderr
     assert "added caspian-notes" in result.stdout
@@ -142,8 +144,10 @@ def test_add_appends_a_table_keeping_the_file_and_the_feed_is_due_at_once(
 
 
 def test_add_names_a_feed_from_its_url_and_keeps_names_unique(instance_dir: Path) -> None:
-    first = run(instance_dir, "feeds", "add", "https://www.example.org/world/news/rss.xml")
-    second = run(instance_dir, "feeds", "add", "https://example.org/world/news/rss.xml?lang=fr")
+    first = run(instance_dir, "feeds", "add", "https://www.example.org/world/news/rss.xml",
+                "--no-check")
+    second = run(instance_dir, "feeds", "add", "https://example.org/world/news/rss.xml?lang=fr",
+                 "--no-check")
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
     names = [f.name for f in load_feeds(Instance(instance_dir))][-2:]
     assert names == ["example-world-news", "example-world-news-2"]
@@ -152,7 +156,7 @@ def test_add_names_a_feed_from_its_url_and_keeps_names_unique(instance_dir: Path
 def test_adds_run_at_once_all_land_in_the_file(instance_dir: Path) -> None:
     env = {**os.environ, "NO_COLOR": "1"}
     procs = [subprocess.Popen([sys.executable, "-m", "aggregator", "--home", str(instance_dir),
-                               "feeds", "add", f"https://site{i}.example.org/rss"],
+                               "feeds", "add", f"https://site{i}.example.org/rss", "--no-check"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
              for i in range(6)]
     for p in procs:
@@ -173,6 +177,7 @@ def test_adds_run_at_once_all_land_in_the_file(instance_dir: Path) -> None:
         (["https://x.example.org/rss", "--name", "Big News"], "--name: expected lower-case"),
         (["https://x.example.org/rss", "--interval", "often"], "--interval: expected a duration"),
         (["feeds.example.org/rss"], "expected an http(s) feed URL"),
+        (["https://x.example.org/rss", "--no-check", "--pick", "2"], "--pick needs the page"),
     ],
 )
 def test_add_refuses_with_one_line_and_exit_2_leaving_the_file(
@@ -187,7 +192,8 @@ def test_edits_refuse_a_feeds_file_that_is_already_invalid(instance_dir: Path) -
     path = feeds_file(instance_dir)
     path.write_text(path.read_text() + '\n[[feed]]\nname = "bbc-world"\nurl = "https://x.org/"\n')
     before = path.read_text()
-    err = one_line_error(run(instance_dir, "feeds", "add", "https://y.example.org/rss"))
+    err = one_line_error(run(instance_dir, "feeds", "add", "https://y.example.org/rss",
+                             "--no-check"))
     assert "config/feeds.toml" in err and "unique feed name" in err
     assert path.read_text() == before
 
@@ -454,3 +460,96 @@ def test_plan_import_keeps_document_order_and_first_of_duplicates() -> None:
         existing=[], known_tags={"iran"})
     assert [f.name for f in plan.added] == ["a"]
     assert [s.label for s in plan.skipped] == ["page", "A again", "A"]
+
+
+# -- add checks what it adds ---------------------------------------------------------
+
+_FEED = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>Served</title>'
+         b"<item><title>One</title><link>http://127.0.0.1/one</link></item></channel></rss>")
+
+
+def _page(*links: str) -> bytes:
+    return ("<!DOCTYPE html><html><head><title>Site</title>" + "".join(links) +
+            "</head><body><p>Welcome</p></body></html>").encode()
+
+
+def _declared(home: Path) -> dict[str, str]:
+    return {f.name: f.url for f in load_feeds(Instance(home))}
+
+
+def test_add_fetches_the_feed_once_and_adds_it(instance_dir: Path,
+                                               feed_server: FeedServer) -> None:  # noqa: F811
+    feed_server.route("/rss.xml", body=_FEED)
+    url = feed_server.url("/rss.xml")
+    result = run(instance_dir, "feeds", "add", url, "--name", "served")
+    assert result.returncode == 0, result.stderr
+    assert _declared(instance_dir)["served"] == url and feed_server.hits("/rss.xml") == 1
+
+
+def test_add_takes_the_only_feed_a_web_page_announces(instance_dir: Path,
+                                                      feed_server: FeedServer) -> None:  # noqa: F811
+    feed_server.route("/news/", body=_page(
+        '<link rel="alternate" type="application/rss+xml" title="News" href="feed.xml">'),
+        headers={"Content-Type": "text/html; charset=utf-8"})
+    feed_server.route("/news/feed.xml", body=_FEED)
+    result = run(instance_dir, "feeds", "add", feed_server.url("/news/"), "--name", "news")
+    assert result.returncode == 0, result.stderr
+    assert _declared(instance_dir)["news"] == feed_server.url("/news/feed.xml")
+    assert f"found on {feed_server.url('/news/')}" in result.stdout
+
+
+def test_add_lists_the_feeds_of_a_page_of_several_and_pick_chooses(
+        instance_dir: Path, feed_server: FeedServer) -> None:  # noqa: F811
+    feed_server.route("/", body=_page(
+        '<link rel="alternate" type="application/rss+xml" title="All" href="/all.xml">',
+        '<link rel="alternate" type="application/atom+xml" title="World" href="/world.atom">'))
+    feed_server.route("/world.atom", body=_FEED)
+    before = feeds_file(instance_dir).read_text()
+    listed = run(instance_dir, "feeds", "add", feed_server.url("/"))
+    assert listed.returncode == 2
+    assert listed.stderr.splitlines() == [
+        f"1. {feed_server.url('/all.xml')}  (All)",
+        f"2. {feed_server.url('/world.atom')}  (World)",
+        f"error: {feed_server.url('/')} is a web page announcing 2 feeds: give one's URL, "
+        "or --pick N"]
+    assert feeds_file(instance_dir).read_text() == before
+    picked = run(instance_dir, "feeds", "add", feed_server.url("/"), "--pick", "2")
+    assert picked.returncode == 0, picked.stderr
+    assert feed_server.url("/world.atom") in _declared(instance_dir).values()
+    out_of_range = run(instance_dir, "feeds", "add", feed_server.url("/"), "--pick", "3")
+    assert "--pick: expected a number from 1 to 2, found 3" in one_line_error(out_of_range)
+
+
+@pytest.mark.parametrize(("path", "route", "reason"), [
+    ("/gone.xml", {"status": 404, "body": b"nothing"}, "HTTP 404 Not Found"),
+    ("/page.html", {"body": _page()}, "it is a web page that announces no feed"),
+    ("/text.txt", {"body": b"just words"}, "not well-formed XML"),
+    (None, None, "connection refused"),
+])
+def test_add_refuses_what_gives_no_feed_unless_no_check(
+        instance_dir: Path, feed_server: FeedServer, path: str | None, route: dict | None,  # noqa: F811
+        reason: str) -> None:
+    if path is not None:
+        feed_server.route(path, **(route or {}))
+    url = feed_server.url(path) if path else "http://127.0.0.1:1/feed.xml"
+    before = feeds_file(instance_dir).read_text()
+    refused = run(instance_dir, "feeds", "add", url, "--name", "x")
+    err = one_line_error(refused, code=1)
+    assert f"cannot add {url}: " in err and reason in err
+    assert feeds_file(instance_dir).read_text() == before
+    assert run(instance_dir, "feeds", "add", url, "--name", "x", "--no-check").returncode == 0
+    assert _declared(instance_dir)["x"] == url
+
+
+def test_feed_discovery_resolves_against_the_base_and_skips_what_is_no_feed() -> None:
+    page = _page('<base href="https://cdn.example.org/site/">',
+                 '<link rel="alternate" type="application/rss+xml" href="rss.xml">',
+                 '<link rel="Alternate Feed" type="application/atom+xml; charset=utf-8" '
+                 'href="https://example.org/atom" title=" Atom ">',
+                 '<link rel="alternate" type="text/html" href="/fr/">',
+                 '<link rel="stylesheet" type="application/rss+xml" href="x.xml">',
+                 '<link rel="alternate" type="application/rss+xml" href="javascript:x()">',
+                 '<link rel="alternate" type="application/rss+xml" href="rss.xml">')
+    assert discover_feeds(page, "https://example.org/") == (
+        ("https://cdn.example.org/site/rss.xml", None), ("https://example.org/atom", "Atom"))
+    assert discover_feeds(b"", "https://example.org/") == ()

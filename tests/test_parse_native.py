@@ -4,6 +4,11 @@ The parity tests compare the fast path (compiled reader included) with feedparse
 compare the compiled reader with the pure-Python reader it speeds up, document by
 document, and its C helpers (dates, URLs, the document scan) with the Python code they
 stand in for, so that a difference shows where it starts.
+
+No exceptions here: the exceptions to parity with feedparser (listed in
+test_parse_parity.PARITY_EXCEPTIONS) are made before the readers (a document's encoding
+label) or after them (normalization), so the compiled and Python readers still read the
+same bytes into the same entries.
 """
 
 from __future__ import annotations

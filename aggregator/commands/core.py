@@ -29,7 +29,11 @@ def init(directory: Path) -> None:
 @pass_ctx
 @handle_errors
 def fetch(ctx: Context, names: tuple[str, ...], all_feeds: bool) -> None:
-    """Fetch due feeds once: store new items and tag them."""
+    """Fetch due feeds once: store new items and tag them.
+
+    Exit code 0 when every feed fetched was fetched, 1 when any failed (each named on
+    standard error with the reason), 2 for a usage or config error.
+    """
     from aggregator.service import fetch_pass
 
     config = ctx.config()
@@ -41,8 +45,14 @@ def fetch(ctx: Context, names: tuple[str, ...], all_feeds: bool) -> None:
         stop()
         store.close()
     click.echo(_summary_line(summary))
-    for name, error in summary.failures:
-        click.echo(f"  failed: {name}: {error}")
+    if summary.failures:
+        # Like grep: 1 says something went wrong, for cron and systemd to alert on; the
+        # items that did come are stored all the same.
+        count = len(summary.failures)
+        click.echo(f"{count} feed{'s' if count > 1 else ''} failed:", err=True)
+        for name, error in summary.failures:
+            click.echo(f"  {name}: {error}", err=True)
+        raise SystemExit(1)
 
 
 def _summary_line(s: Any) -> str:

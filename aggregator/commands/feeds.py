@@ -104,13 +104,21 @@ def status(ctx: Context, names: tuple[str, ...], fmt: str | None) -> None:
               help="A tag the whole source implies, from config/taxonomy.toml (repeatable).")
 @click.option("--interval", metavar="DURATION",
               help="How often to fetch: 30m, 2h (default: [fetch] interval).")
+@click.option("--pick", type=click.IntRange(min=1), metavar="N",
+              help="URL is a web page announcing several feeds: follow the N-th it lists.")
+@click.option("--no-check", is_flag=True,
+              help="Add the URL as given, without fetching it first.")
 @pass_ctx
 @handle_errors
 def add(ctx: Context, url: str, name: str | None, tags: tuple[str, ...],
-        interval: str | None) -> None:
+        interval: str | None, pick: int | None, no_check: bool) -> None:
     """Follow the feed at URL.
 
-    Adds a [[feed]] table at the end of config/feeds.toml; the feed is due at once.
+    Fetches URL once first: an error (connection refused, HTTP 404, not a feed) refuses
+    it, unless --no-check. A web page is searched for the feeds it announces
+    (<link rel="alternate">): the only one is followed; of several, they are listed and
+    --pick N chooses. Adds a [[feed]] table at the end of config/feeds.toml; the feed is
+    due at once.
     """
     import re
 
@@ -134,10 +142,17 @@ def add(ctx: Context, url: str, name: str | None, tags: tuple[str, ...],
         delta = parse_duration(interval) if interval is not None else None
     except ValueError as e:
         raise UsageError(f"--interval: {e}") from None
-    same = next((f for f in current if url_key(f.url) == url_key(url)), None)
-    if same:
-        raise UsageError(f"{url} is already followed as {same.name!r}")
+    if pick is not None and no_check:
+        raise UsageError("--pick needs the page fetched: drop --no-check")
     taken = {f.name for f in current}
+
+    def already_followed(url: str) -> None:
+        same = next((f for f in current if url_key(f.url) == url_key(url)), None)
+        if same:
+            raise UsageError(f"{url} is already followed as {same.name!r}")
+
+    # What needs no network first: a refusal should not wait for a fetch.
+    already_followed(url)
     if name is not None:
         if not re.match(NAME_PATTERN, name):
             raise UsageError(f"--name: expected lower-case letters, digits, '-' and '_', starting "
@@ -146,13 +161,37 @@ def add(ctx: Context, url: str, name: str | None, tags: tuple[str, ...],
             other = next(f.url for f in current if f.name == name)
             raise UsageError(f"--name: a feed named {name!r} already exists ({other}); "
                              "choose another name")
-    else:
+    checked = None
+    if not no_check:
+        checked = _check_url(ctx, url, pick)
+        if checked.url != url:  # found on the page given
+            url = checked.url
+            already_followed(url)
+    if name is None:
         name = unique_name(name_from_url(url), taken)
     feed = FeedConfig(name, url, tuple(dict.fromkeys(tags)), delta)
     _edit_and_sync(ctx, instance, lambda text: append_feeds(text, [feed]))
     details = "".join([f" tags: {' '.join(feed.tags)};" if feed.tags else "",
                        f" every {format_duration(delta)};" if delta else ""])
-    click.echo(f"added {name}: {url};{details} due now")
+    found = f" (found on {checked.page})" if checked and checked.page else ""
+    click.echo(f"added {name}: {url}{found};{details} due now")
+
+
+def _check_url(ctx: Context, url: str, pick: int | None) -> Any:
+    """The feed at (or announced by) ``url``, fetched once; the candidates on stderr when
+    the page announces several."""
+    from aggregator.feedcheck import ChooseFeed, check_feed
+    from aggregator.parse.normalize import clean_text
+    from aggregator.timeutil import utcnow
+
+    settings = ctx.config().settings.fetch.to_settings()
+    try:
+        return check_feed(settings, url, utcnow(), pick=pick)
+    except ChooseFeed as e:
+        for number, (feed_url, title) in enumerate(e.candidates, 1):
+            shown = f"  ({clean_text(title)})" if title else ""
+            click.echo(f"{number}. {feed_url}{shown}", err=True)
+        raise
 
 
 @feeds.command()
@@ -331,7 +370,8 @@ def status_row(name: str, feed: Feed | None, attempts: Sequence[Attempt],
         "disabled_at": iso(feed.disabled_at) if feed else None,
         "disabled_reason": feed.disabled_reason if feed else None,
         "last_success": iso(feed.last_success_at) if feed else None,
-        "last_error": feed.last_error if feed and feed.consecutive_failures else None,
+        "last_error": feed.last_error if feed and (feed.consecutive_failures or feed.malformed)
+        else None,
         "consecutive_failures": feed.consecutive_failures if feed else 0,
         # None: due now (never fetched, or enabled again); disabled feeds are never due.
         "next_due": None if state == "disabled" or not feed else iso(

@@ -106,7 +106,7 @@ def decide(
                 raise ValueError("needs_parse() is true for this response but nothing was parsed")
             return _success(feed, response, None, 0, UNCHANGED, attempt, now, settings, rand)
         if parse_failed(parsed):
-            reason = f"cannot parse the feed: {parsed.error}"
+            reason = parsed.error or "not an RSS or Atom feed"
             attempt = replace(attempt, error=reason)
             return _failure(feed, response, reason, FAILED, attempt, now, settings, rand)
         return _success(feed, response, parsed, new_items, OK, attempt, now, settings, rand)
@@ -158,6 +158,10 @@ def _success(
         changes["etag"] = headers.get("etag")
         changes["last_modified"] = headers.get("last-modified")
     if parsed is not None:
+        if parsed.malformed and parsed.error:
+            # Kept what could be kept (entries recovered, markup dropped): say why on the
+            # attempt too, where 'feeds status' and the history show it.
+            attempt = replace(attempt, error=parsed.error)
         changes.update(
             body_hash=response.body_hash,
             title=parsed.title or feed.title,

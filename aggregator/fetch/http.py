@@ -43,19 +43,27 @@ if importlib.util.find_spec("sniffio") is None:
     # a warm pass). A None entry makes the import fail at once, with the same outcome.
     sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
 
-# error_kind values.
-TIMEOUT = "timeout"
-CONNECT = "connect"
-NETWORK = "network"  # the connection broke after it was made
-PROTOCOL = "protocol"  # the server spoke broken HTTP
-TOO_LARGE = "too_large"
-DECODE = "decode"  # bad or unsupported Content-Encoding
-REDIRECT_LOOP = "redirect_loop"
-TOO_MANY_REDIRECTS = "too_many_redirects"
-BAD_SCHEME = "bad_scheme"
-BAD_URL = "bad_url"
-HTTP = "http"  # the server answered with an error status
-INTERNAL = "internal"  # a bug of ours; reported on the feed rather than killing the pass
+# error_kind values, and the plain reasons for what the network raised.
+from aggregator.fetch.reasons import (
+    BAD_SCHEME,
+    BAD_URL,
+    CONNECT,
+    DECODE,
+    HTTP,
+    INTERNAL,
+    NETWORK,
+    PROTOCOL,
+    REDIRECT_LOOP,
+    TIMEOUT,
+    TOO_LARGE,
+    TOO_MANY_REDIRECTS,
+    network_reason,
+    size_text,
+)
+
+__all__ = ["BAD_SCHEME", "BAD_URL", "CONNECT", "DECODE", "HTTP", "INTERNAL", "NETWORK",
+           "PROTOCOL", "REDIRECT_LOOP", "TIMEOUT", "TOO_LARGE", "TOO_MANY_REDIRECTS",
+           "FetchRequest", "FetchResponse", "Fetcher", "by_host"]
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 PERMANENT_REDIRECTS = frozenset({301, 308})
@@ -351,25 +359,13 @@ class Fetcher:
         except _Redirected as e:
             kind, message = e.kind, str(e)
         except _TooLarge:
-            kind, message = TOO_LARGE, f"body over {self.settings.max_body_bytes} bytes"
+            kind, message = TOO_LARGE, (f"the feed is larger than "
+                                        f"{size_text(self.settings.max_body_bytes)} (max_body_size)")
         except _Undecodable as e:
             kind, message = DECODE, str(e)
-        except httpx.TimeoutException as e:
-            kind, message = TIMEOUT, f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
-        except (httpx.ConnectError, httpx.ProxyError) as e:
-            kind, message = CONNECT, f"cannot connect: {e}"
-        except (httpx.RemoteProtocolError, httpx.LocalProtocolError) as e:
-            kind, message = PROTOCOL, f"broken HTTP: {e}"
-        except httpx.DecodingError as e:
-            kind, message = DECODE, str(e)
-        except httpx.UnsupportedProtocol as e:
-            kind, message = BAD_SCHEME, str(e)
-        except httpx.InvalidURL as e:
-            kind, message = BAD_URL, str(e)
-        except (httpx.HTTPError, OSError) as e:
-            kind, message = NETWORK, f"{type(e).__name__}: {e}"
-        except Exception as e:  # the pass goes on; the feed shows what went wrong
-            kind, message = INTERNAL, f"{type(e).__name__}: {e}"
+        except Exception as e:  # the pass goes on; the feed shows what went wrong, plainly
+            kind, message = network_reason(e, connect_timeout=self.settings.connect_timeout,
+                                           read_timeout=self.settings.read_timeout)
         return self._failure(request, trail, kind, message)
 
     async def fetch_all(self, requests: Iterable[FetchRequest], *,
