@@ -135,7 +135,8 @@ def form_tokens(title: str, text: str, url: str) -> list[str]:
         byline = prefix.isupper() and " " in prefix
         out.append("titleform=byline" if byline else f"titleform={prefix.lower()}")
     m = _TITLE_SUFFIX_RE.search(title)
-    if m:
+    # A programme or column name after the bar, shorter than the title before it.
+    if m and len(m.group(1).split()) <= 3 and len(title[:m.start()].split()) > len(m.group(1).split()):
         out.append(f"titlesuffix={m.group(1).strip().lower()}")
     if _BYLINE_RE.match(text):
         out.append("text=byline")

@@ -95,6 +95,9 @@ class Rules:
     # there is nothing to tell them from.
     evidence_bar: float = 0.995
     min_tokens: int = 5
+    # Tags of an exclusive group that win it only by clearing their own threshold (one whose
+    # threshold was chosen for precision, such as analysis): else another member is chosen.
+    strict: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -338,12 +341,13 @@ class TagModel:
             idx = np.array([self._tag_index[g] for g in group if g in self._tag_index], dtype=np.int64)
             if len(idx) > 1:
                 # The best-scoring tag that clears its threshold; if none does, the best
-                # score. So a tag with a strict threshold (analysis, chosen for precision)
-                # needs to clear it, and the others are what is left.
+                # score among the tags that are not strict. So analysis (strict: its threshold
+                # is chosen for precision) must clear its threshold, and news is what is left.
                 p = probs[:, idx]
                 passing = out[:, idx]
-                best = np.where(passing.any(axis=1), np.where(passing, p, -1.0).argmax(axis=1),
-                                p.argmax(axis=1))
+                lenient = np.array([self.tags[i] not in self.rules.strict for i in idx])
+                fallback = np.where(lenient if lenient.any() else True, p, -1.0).argmax(axis=1)
+                best = np.where(passing.any(axis=1), np.where(passing, p, -1.0).argmax(axis=1), fallback)
                 out[:, idx] = False
                 out[np.arange(n), idx[best]] = True
         if too_short.any():
@@ -556,6 +560,7 @@ class TagModel:
                 "passage_tags": list(self.rules.passage_tags),
                 "evidence_bar": self.rules.evidence_bar,
                 "min_tokens": self.rules.min_tokens,
+                "strict": list(self.rules.strict),
             },
             "named": list(self.named),
         }
@@ -595,6 +600,7 @@ class TagModel:
             # Files saved before evidence rules existed: no gating (they hold no cues either).
             evidence_bar=float(r.get("evidence_bar", 1.0)),
             min_tokens=int(r.get("min_tokens", 0)),
+            strict=tuple(r.get("strict", ())),
         )
         model = cls(
             version=doc["version"],

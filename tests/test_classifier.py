@@ -406,21 +406,11 @@ def test_relationship_without_a_named_part_is_dropped(starter_model: TagModel) -
     assert out[0, tags.index("russia-iran")] and out[0, tags.index("iran")]
 
 
-def test_default_model_is_small_and_loads_fast(starter_model: TagModel, tmp_path: Path) -> None:
-    import time
-
+def test_default_model_is_small(starter_model: TagModel, tmp_path: Path) -> None:
+    # Its load time is measured by bench/evaluate_classifier.py --only default, not here.
     path = starter_model.save(tmp_path / "default")
     size = sum(p.stat().st_size for p in path.iterdir())
     assert size <= 10_000_000
-    best = min(_timed_load(path, time.perf_counter) for _ in range(3))
-    assert best <= 0.150
-
-
-def _timed_load(path: Path, clock: object) -> float:
-    assert callable(clock)
-    t0 = clock()
-    TagModel.load(path)
-    return float(clock() - t0)
 
 
 def test_a_loaded_model_keeps_no_training_layout_and_saves_byte_for_byte(
@@ -522,12 +512,12 @@ def test_a_theme_needs_a_cue_or_a_score_above_the_evidence_bar(starter_model: Ta
     tags = starter_model.tags
     e = tags.index("energy")
     probs = np.zeros((2, len(tags)))
-    probs[:, e] = [0.95, 0.99]
+    probs[:, e] = [0.95, 0.999]
     named = np.zeros_like(probs, dtype=bool)
     evidence = np.ones_like(named)
     evidence[:, e] = False
     out = starter_model._assign(probs.copy(), named, evidence, np.array([50, 50]))
-    assert out[:, e].tolist() == [False, True]  # 0.99 clears the 0.98 bar without a cue
+    assert out[:, e].tolist() == [False, True]  # 0.999 clears the 0.995 bar without a cue
     evidence[:, e] = True
     out = starter_model._assign(probs.copy(), named, evidence, np.array([50, 3]))
     assert out[:, e].tolist() == [True, False]  # three words are too few to tell
@@ -545,8 +535,8 @@ def test_reasons_name_the_evidence_found(starter_model: TagModel) -> None:
 def test_theme_thresholds_are_chosen_for_precision_on_a_realistic_mix(starter_model: TagModel) -> None:
     per_tag = starter_model.meta["cv"]["per_tag"]
     for theme in ("nuclear", "sanctions", "energy", "diplomacy"):
-        assert per_tag[theme]["min_precision"] == 0.9
-        assert per_tag[theme]["precision"] >= 0.9 or per_tag[theme]["recall"] < 0.5
+        assert per_tag[theme]["min_precision"] == 0.85
+        assert per_tag[theme]["precision"] >= 0.85 or per_tag[theme]["recall"] < 0.5
     assert per_tag["analysis"]["min_precision"] == 0.8
 
 
@@ -577,3 +567,11 @@ def test_genre_form_features_read_title_forms_url_sections_and_length() -> None:
     assert form_tokens("Opinion | A fragile truce", "", "") == ["titleform=opinion", "title1=opinion", "len=empty"]
     assert form_tokens("Is the deal dead?", "short", "http://x.org/news/world-123") == [
         "title1=is", "title=question", "path=news", "len=brief"]
+
+
+def test_genre_form_features_read_bylines_and_programme_names() -> None:
+    from classifiers.features import form_tokens
+
+    assert form_tokens("JAN MOIR: The summer we lost", "JAN MOIR: It began", "") == [
+        "titleform=byline", "text=byline", "title1=jan", "len=brief"]
+    assert form_tokens("Can the truce hold? | Inside Story", "A debate.", "")[:1] == ["titlesuffix=inside story"]
