@@ -464,8 +464,8 @@ def status(config: Config, store: Store, now: datetime) -> dict[str, Any]:
     """What `aggregator status` shows: daemon, feeds, items and tags today, model, digests."""
     from datetime import timedelta
 
-    from aggregator.daemon import lock_path, running_daemon
     from aggregator.digest.select import next_run
+    from aggregator.lockfile import lock_path, running_daemon
     from aggregator.timeutil import from_iso, to_iso
 
     path = lock_path(config.database_url)

@@ -297,13 +297,11 @@ def emit_rows(rows: list[dict[str, Any]], fmt: str | None, headers: list[str],
 
 def open_existing_store(ctx: Context) -> Store | None:
     """The store, or None when its SQLite file does not exist yet (reading creates nothing)."""
-    import os
+    from aggregator.store import store_exists
 
     url = ctx.instance.database_url()
-    if url.startswith("sqlite:///"):
-        path = url[len("sqlite:///"):]
-        if path != ":memory:" and not os.path.exists(path):
-            return None
+    if not store_exists(url):
+        return None
     store: Store = ctx.store(url)
     return store
 

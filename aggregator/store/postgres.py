@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from aggregator.errors import ConfigError, StoreError
+from aggregator.store import display_url as redact
 from aggregator.store import search
 from aggregator.types import Attempt, Entry, Feed, IngestResult, ItemToClassify, SyncResult
 from aggregator.views import FeedConfig, FeedState, ItemQuery, ItemView, Source, Story, TagCount, TagScore
@@ -52,15 +53,6 @@ def _ots(dt: datetime | None) -> datetime | None:
 
 def _utc(dt: datetime | None) -> datetime | None:
     return dt.astimezone(UTC) if dt is not None else None
-
-
-def redact(url: str) -> str:
-    """A database URL fit for a message: no password."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest.split("/", 1)[0]:
-        return url
-    userinfo, _, host = rest.partition("@")
-    return f"{scheme}://{userinfo.split(':', 1)[0]}@{host}"
 
 
 def connect(url: str) -> psycopg.Connection[Any]:
