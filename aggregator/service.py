@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from aggregator.errors import ModelError, UsageError
+from aggregator.errors import ModelError, UsageError, suggest
 from aggregator.timeutil import utcnow
 from aggregator.types import ItemToClassify, PassSummary
 from aggregator.views import ItemQuery, ItemView, TagScore
@@ -382,13 +382,6 @@ def rule_tags(feed: Feed) -> list[TagScore]:
 
 
 # -- reading ---------------------------------------------------------------------------
-
-
-def suggest(name: str, choices: Sequence[str]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(name, choices, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def check_tags(names: Sequence[str], known: Sequence[str]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from aggregator.cli import Context, handle_errors, pass_ctx, progress_reporter
+from aggregator.commands.common import Context, handle_errors, pass_ctx, progress_reporter
 from aggregator.errors import UsageError
 
 

@@ -14,11 +14,11 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from aggregator.cmdline import Param
 from aggregator.errors import UsageError
-from aggregator.launch import Param
 
 if TYPE_CHECKING:
-    from aggregator.launch import Context
+    from aggregator.cmdline import Context
     from aggregator.store.base import Store
     from aggregator.types import Feed
     from aggregator.views import FeedConfig, FeedState
@@ -92,7 +92,7 @@ def _explain_empty(ctx: Context, store: Any, tags: list[str], feeds: list[str]) 
     """Nothing matched: a misspelt tag or feed is a usage error, not an empty answer.
 
     Checked only when nothing matched, so a successful query never pays for it."""
-    from aggregator.service import suggest
+    from aggregator.errors import suggest
 
     if tags:
         known = _known_tags(ctx, store)
@@ -165,7 +165,7 @@ def _fields(spec: str | None) -> list[str]:
     chosen = [f.strip() for f in spec.split(",") if f.strip()]
     for f in chosen:
         if f not in FIELDS:
-            from aggregator.service import suggest
+            from aggregator.errors import suggest
 
             raise UsageError(f"--fields: unknown field {f!r}{suggest(f, FIELDS)}; "
                              f"fields are {', '.join(FIELDS)}")

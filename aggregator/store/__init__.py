@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from aggregator.errors import ConfigError
+from aggregator.store.urls import display_url
 
 if TYPE_CHECKING:  # the Protocol is for type checkers: building it costs the CLI 1-2 ms
     from aggregator.store.base import Store
@@ -59,11 +60,7 @@ class Engine(NamedTuple):
 
     def display(self, url: str) -> str:
         """The URL fit for a message: no password."""
-        scheme, sep, rest = url.partition("://")
-        if not sep or "@" not in rest.split("/", 1)[0]:
-            return url
-        userinfo, _, host = rest.partition("@")
-        return f"{scheme}://{userinfo.split(':', 1)[0]}@{host}"
+        return display_url(url)
 
     def absolute(self, url: str, home: Path) -> str:
         """A SQLite path relative to the instance home made absolute; other URLs unchanged."""
@@ -96,11 +93,6 @@ def store_exists(url: str) -> bool:
 
 def lock_path(url: str) -> Path | None:
     return engine_for(url).lock_path(url)
-
-
-def display_url(url: str) -> str:
-    """Any URL, known engine or not, without its password."""
-    return POSTGRESQL.display(url)
 
 
 def absolute_url(url: str, home: Path) -> str:

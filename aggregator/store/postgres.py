@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from aggregator.errors import ConfigError, StoreError
-from aggregator.store import display_url as redact
 from aggregator.store import search
+from aggregator.store.urls import display_url as redact
 from aggregator.types import Attempt, Entry, Feed, IngestResult, ItemToClassify, SyncResult
 from aggregator.views import FeedConfig, FeedState, ItemQuery, ItemView, Source, Story, TagCount, TagScore
 
