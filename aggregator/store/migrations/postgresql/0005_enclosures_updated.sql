@@ -1,0 +1,3 @@
+-- 0005: what the parser reads and the store used to drop (see SQLite's 0005).
+ALTER TABLE items ADD COLUMN enclosures JSONB;
+ALTER TABLE items ADD COLUMN updated TIMESTAMPTZ;
