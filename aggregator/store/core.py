@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -154,10 +154,24 @@ class StoreCore:
         """The WHERE term (over ``items i``) for a --search expression."""
         raise NotImplementedError
 
-    def _search_errors(self, q: ItemQuery, *, config: bool) -> AbstractContextManager[None]:
-        """Turns a bad search expression, found building or running the statement, into
-        a UsageError (a command's --search) or a ConfigError (a saved query's)."""
-        raise NotImplementedError
+    # The exception a bad search expression raises (building or running the statement),
+    # and what the user is told to give instead.
+    SEARCH_ERROR: type[Exception] = Exception
+    SEARCH_EXPECTED = "a search expression"
+
+    def _is_search_error(self, error: Exception) -> bool:
+        return True
+
+    @contextmanager
+    def _search_errors(self, q: ItemQuery, *, config: bool) -> Iterator[None]:
+        """A bad search expression as a UsageError (a command's --search) or a ConfigError
+        (a saved query's)."""
+        try:
+            yield
+        except self.SEARCH_ERROR as e:
+            if not (q.search and self._is_search_error(e)):
+                raise
+            raise bad_search(q, e, config=config, expected=self.SEARCH_EXPECTED) from None
 
     def _after_prune(self) -> None:
         """Give freed space back, where the engine does not on its own."""
@@ -201,6 +215,39 @@ class StoreCore:
                 # NULL for none: most entries have none, and an empty list costs bytes a row.
                 self._json(self._enclosures(e)) if e.enclosures else None,
                 self._opt_time(e.updated))
+
+    def _rewrite_search(self, e: Entry) -> Term:
+        """More columns to set when an item's text is rewritten (PostgreSQL's search vector)."""
+        return "", []
+
+    def _rewrite(self, c: Writer, feed_id: int, changed: Sequence[tuple[int, Entry]],
+                 stamp: Any) -> None:
+        """Changed entries written over their items (and this feed's sources), to be
+        classified again."""
+        for item_id, e in changed:
+            more, more_args = self._rewrite_search(e)
+            c.execute(
+                "UPDATE items SET title = ?, url = ?, summary = ?, content_html = ?, "
+                "authors = ?, categories = ?, language = ?, enclosures = ?, updated = ?, "
+                f"content_hash = ?, updated_at = ?, needs_classify = ?{more} WHERE id = ?",
+                (e.title, e.url, e.summary, *self.entry_columns(e), e.content_hash, stamp,
+                 True, *more_args, item_id))
+            c.execute("UPDATE item_sources SET title = ?, url = ? "
+                      "WHERE feed_id = ? AND entry_key = ?", (e.title, e.url, feed_id, e.key))
+
+    @staticmethod
+    def _refingerprint(c: Writer, changed: Sequence[tuple[int, Entry]]) -> None:
+        """A rewritten text gets a fresh fingerprint for later copies to match; the story
+        it is in stays (story ids do not move under readers' feet)."""
+        from aggregator.parse import dedupe
+
+        if changed:
+            fps = dedupe.fingerprints([(e.title, e.summary) for _, e in changed])
+            c.executemany(
+                "UPDATE items SET simhash = ?, simhash_b0 = ?, simhash_b1 = ?, "
+                "simhash_b2 = ?, simhash_b3 = ? WHERE id = ?",
+                [(*cols, i) for (i, _), cols in zip(changed, fingerprint_columns(fps),
+                                                    strict=True)])
 
     # -- lifetime -----------------------------------------------------------------------
 
@@ -827,3 +874,39 @@ def best_tags(group: Sequence[ItemView]) -> tuple[TagScore, ...]:
             if t.tag not in best or t.score > best[t.tag].score:
                 best[t.tag] = t
     return tuple(sorted(best.values(), key=lambda t: (-t.score, t.tag)))
+
+
+def bad_search(q: ItemQuery, error: Exception, *, config: bool, expected: str) -> Exception:
+    """The error for a search expression the engine refused: the user's --search, or a
+    saved query's (a config error, named after the file it came from)."""
+    if config:
+        from aggregator.errors import ConfigError
+        return ConfigError("config/queries.toml", "search", expected, f"{q.search!r} ({error})")
+    from aggregator.errors import UsageError
+    return UsageError(f"bad --search expression {q.search!r}: {error}")
+
+
+def split_entries(feed_id: int, entries: Sequence[Entry], known: dict[str, tuple[int, int, str]]
+                  ) -> tuple[list[Entry], list[tuple[int, Entry]]]:
+    """A feed's entries against what it stored before (entry key -> (item id, the item's
+    first feed, content hash)): the new ones (the same key twice in one document: the
+    first wins), and the (item id, entry) whose text changed. Only the feed that first
+    carried an item rewrites it."""
+    fresh: dict[str, Entry] = {}
+    changed: list[tuple[int, Entry]] = []
+    for e in entries:
+        row = known.get(e.key)
+        if row is None:
+            fresh.setdefault(e.key, e)
+        elif row[1] == feed_id and row[2] != e.content_hash:
+            changed.append((row[0], e))
+    return list(fresh.values()), changed
+
+
+def fingerprint_columns(fps: Sequence[int | None]) -> list[tuple[int | None, ...]]:
+    """simhash and its bands as stored (signed 64-bit; NULLs when there is none), for a
+    batch: one import, not one per row."""
+    from aggregator.parse import dedupe  # numpy: only writers pay for it, never a query
+
+    none = (None,) * (1 + dedupe.BANDS)
+    return [none if fp is None else (dedupe.to_signed(fp), *dedupe.bands(fp)) for fp in fps]

@@ -20,7 +20,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from aggregator.errors import StoreError
-from aggregator.store.core import FEED_COLUMNS, STORY_WINDOW, VIEW_SELECT, StoreCore, Term, Writer
+from aggregator.store.core import (
+    FEED_COLUMNS,
+    STORY_WINDOW,
+    VIEW_SELECT,
+    StoreCore,
+    Term,
+    Writer,
+    fingerprint_columns,
+    split_entries,
+)
 from aggregator.timeutil import from_iso, to_iso
 from aggregator.views import ItemQuery, ItemView
 
@@ -43,7 +52,7 @@ _ID_LIST = "SELECT value FROM json_each(?)"
 _MARKS_UP_TO = 100
 
 
-def _search_syntax_error(e: sqlite3.OperationalError) -> bool:
+def _search_syntax_error(e: Exception) -> bool:
     """FTS5 words its syntax errors variously ('fts5: syntax error', 'unterminated string',
     'no such column'); what is not about locking or the disk is the user's expression."""
     text = str(e).lower()
@@ -55,15 +64,6 @@ def _json_strings(values: Sequence[str]) -> str:
     without its per-call setup: reasons, authors and categories are several an item, and
     json.dumps was a tenth of storing a cold ingest's items and tags."""
     return "[" + ", ".join(map(_quote, values)) + "]"
-
-
-def _fingerprint_columns(fps: Sequence[int | None]) -> list[tuple[int | None, ...]]:
-    """simhash and its bands as stored (signed 64-bit; NULLs when there is none), for a
-    batch: one import, not one per row."""
-    from aggregator.parse import dedupe  # numpy: only writers pay for it, never a query
-
-    none = (None,) * (1 + dedupe.BANDS)
-    return [none if fp is None else (dedupe.to_signed(fp), *dedupe.bands(fp)) for fp in fps]
 
 
 class SQLiteStore(StoreCore):
@@ -216,19 +216,11 @@ class SQLiteStore(StoreCore):
                     "AND rowid BETWEEN ? AND ?)", [expression, *id_range])
         return "i.id IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ?)", [expression]
 
-    @contextmanager
-    def _search_errors(self, q: ItemQuery, *, config: bool) -> Iterator[None]:
-        try:
-            yield
-        except sqlite3.OperationalError as e:
-            if not (q.search and _search_syntax_error(e)):
-                raise
-            if config:
-                from aggregator.errors import ConfigError
-                raise ConfigError("config/queries.toml", "search", "an FTS5 expression",
-                                  f"{q.search!r} ({e})") from None
-            from aggregator.errors import UsageError
-            raise UsageError(f"bad --search expression {q.search!r}: {e}") from None
+    SEARCH_ERROR = sqlite3.OperationalError
+    SEARCH_EXPECTED = "an FTS5 expression"
+
+    def _is_search_error(self, error: Exception) -> bool:
+        return _search_syntax_error(error)
 
     def _after_prune(self) -> None:
         # Each step of this pragma frees one page, and execute() steps once:
@@ -279,47 +271,18 @@ class SQLiteStore(StoreCore):
         from aggregator.types import IngestResult
 
         new: list[int] = []
-        updated: list[int] = []
         stamp = to_iso(now)
         with self._tx() as c:
             known = self._known_entries(c, feed.id, [e.key for e in entries])
-            fresh: dict[str, Entry] = {}
-            changed: list[tuple[int, Entry]] = []
-            for e in entries:
-                row = known.get(e.key)
-                if row is None:
-                    fresh.setdefault(e.key, e)  # the same key twice in one document: the first wins
-                    continue
-                item_id, owner, old_hash = row
-                # Only the feed that first carried an item rewrites it.
-                if owner == feed.id and old_hash != e.content_hash:
-                    c.execute(
-                        "UPDATE items SET title = ?, url = ?, summary = ?, content_html = ?, "
-                        "authors = ?, categories = ?, language = ?, enclosures = ?, updated = ?, "
-                        "content_hash = ?, updated_at = ?, needs_classify = 1 WHERE id = ?",
-                        (e.title, e.url, e.summary, *self.entry_columns(e), e.content_hash,
-                         stamp, item_id))
-                    c.execute("UPDATE item_sources SET title = ?, url = ? "
-                              "WHERE feed_id = ? AND entry_key = ?",
-                              (e.title, e.url, feed.id, e.key))
-                    updated.append(item_id)
-                    changed.append((item_id, e))
+            fresh, changed = split_entries(feed.id, entries, known)
+            self._rewrite(c, feed.id, changed, stamp)
             # Fingerprints in one batch (numpy's cost is per call), only for what is new.
-            fps = dedupe.fingerprints([(e.title, e.summary) for e in fresh.values()])
+            fps = dedupe.fingerprints([(e.title, e.summary) for e in fresh])
             if fresh:
-                new = self._insert_fresh(c, feed, list(zip(fresh.values(), fps, strict=True)),
-                                         stamp)
+                new = self._insert_fresh(c, feed, list(zip(fresh, fps, strict=True)), stamp)
             self._index_for_search(c, new)
-            if changed:
-                # A rewritten text gets a fresh fingerprint for later copies to match; the
-                # story it is in stays (story ids do not move under readers' feet).
-                fps = dedupe.fingerprints([(e.title, e.summary) for _, e in changed])
-                c.executemany(
-                    "UPDATE items SET simhash = ?, simhash_b0 = ?, simhash_b1 = ?, "
-                    "simhash_b2 = ?, simhash_b3 = ? WHERE id = ?",
-                    [(*cols, i) for (i, _), cols in zip(changed, _fingerprint_columns(fps),
-                                                        strict=True)])
-        return IngestResult(tuple(new), tuple(updated))
+            self._refingerprint(c, changed)
+        return IngestResult(tuple(new), tuple(i for i, _ in changed))
 
     @staticmethod
     def _index_for_search(c: sqlite3.Connection, item_ids: Sequence[int]) -> None:
@@ -361,7 +324,7 @@ class SQLiteStore(StoreCore):
         sources: list[tuple[object, ...]] = []
         stories: list[tuple[int, int, datetime, tuple[int | None, ...]]] = []
         new: list[int] = []
-        columns = _fingerprint_columns([fp for _, fp in todo])
+        columns = fingerprint_columns([fp for _, fp in todo])
         for (e, fp), fp_columns in zip(todo, columns, strict=True):
             published = to_iso(e.published)
             target = owner.get(e.canonical_url) if e.canonical_url else None
