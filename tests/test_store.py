@@ -481,3 +481,30 @@ def test_meta_by_prefix_takes_like_wildcards_literally(store: Store) -> None:
     assert store.meta_with_prefix("daemon%") == {"daemon%": "w"}
     store.delete_meta("daemon:host-a:1")
     assert store.meta_with_prefix("daemon:") == {"daemon:host_b:2": "y"}
+
+
+def test_enclosures_updated_and_html_read_back_as_stored(store: Store) -> None:
+    """What the parser reads is kept (enclosures, the updated date), and a text without
+    markup reads back as the same HTML on both engines (stored_html, display_html)."""
+    from aggregator.types import Enclosure as ParsedEnclosure
+    from aggregator.views import Enclosure
+
+    wire = feed(store, "wire")
+    e = replace(entry("pod", "Episode 12", "https://wire.example/12", "Plain & simple"),
+                content_html="Plain &amp; simple", updated=NOW + timedelta(hours=2),
+                enclosures=(ParsedEnclosure("https://wire.example/12.mp3", "audio/mpeg", 31_337),
+                            ParsedEnclosure("https://wire.example/12.pdf")))
+    (item_id,) = store.save_entries(wire, [e], NOW).new_item_ids
+    view = store.get_item(item_id)
+    assert view is not None
+    assert view.enclosures == (Enclosure("https://wire.example/12.mp3", "audio/mpeg", 31_337),
+                               Enclosure("https://wire.example/12.pdf", None, None))
+    assert view.updated == NOW + timedelta(hours=2)
+    assert view.content_html == "Plain &amp; simple"
+    assert store.query_items(ItemQuery(limit=None))[0].enclosures == view.enclosures
+    # A changed text rewrites them with the rest.
+    e2 = replace(e, enclosures=(), updated=None, content_html="<p>New</p>", content_hash="2")
+    assert store.save_entries(wire, [e2], NOW).updated_item_ids == (item_id,)
+    view = store.get_item(item_id)
+    assert view is not None
+    assert (view.enclosures, view.updated, view.content_html) == ((), None, "<p>New</p>")

@@ -24,7 +24,10 @@ if TYPE_CHECKING:
     from aggregator.views import FeedConfig, FeedState
 
 FORMATS = ["table", "jsonl", "json", "csv", "urls"]
-FIELDS = ["id", "title", "url", "feed", "published", "summary", "categories", "tags"]
+FIELDS = ["id", "title", "url", "feed", "published", "summary", "categories", "tags", "updated",
+          "enclosures"]
+# CSV columns are read by position: the fields added later come only when named.
+CSV_FIELDS = FIELDS[:8]
 
 QUERY = [
     Param("saved", required=False, metavar="[SAVED]"),
@@ -182,7 +185,7 @@ def _print(items: list[Any], fmt: str, fields: list[str],
     elif fmt == "json":
         output.write_json(items, out, fields, stories)
     elif fmt == "csv":
-        output.write_csv(items, out, fields, stories)
+        output.write_csv(items, out, CSV_FIELDS if fields is FIELDS else fields, stories)
     elif fmt == "urls":
         out.writelines(f"{i.url}\n" for i in items if i.url)
     else:
