@@ -30,6 +30,8 @@ log = logging.getLogger("aggregator")
 # A job failing the same way again is logged at most this often (with the count between),
 # so a fault lasting days does not rotate every useful line out of the log.
 REPEAT_LOG_EVERY = timedelta(minutes=10)
+# How long a batch of pending items stays claimed: classifying one takes well under a second.
+CLASSIFY_LEASE = timedelta(minutes=2)
 
 
 @dataclass
@@ -118,7 +120,9 @@ class Daemon:
     def poll(self) -> None:
         from aggregator.service import fetch_pass
 
-        batch = self.config.settings.daemon.batch_size
+        # Small claims, claimed again as each is stored: daemons sharing a database take
+        # turns at the due feeds instead of the first to poll taking them all.
+        batch = self.config.settings.daemon.claim_size
         with self._store() as store:
             if self._leases_left:
                 # A pass that failed half-way (database locked, disk full) left the feeds it
@@ -153,9 +157,17 @@ class Daemon:
             if not store.items_to_classify(1):
                 return
             classifier = self._current_classifier()
-            tags = classify_pending(store, classifier, stop=self.stop_event,
-                                    batch_size=self.config.settings.daemon.batch_size)
-            event(log, "classified", {"tags": tags, "model": classifier.version})
+            items = 0
+
+            def count(_: str, done: int, total: int) -> None:
+                nonlocal items
+                items = done
+
+            # Claimed batch by batch: daemons sharing a database classify each item once.
+            tags = classify_pending(store, classifier, stop=self.stop_event, progress=count,
+                                    batch_size=self.config.settings.daemon.batch_size,
+                                    owner=self.owner, lease=CLASSIFY_LEASE)
+            event(log, "classified", {"items": items, "tags": tags, "model": classifier.version})
 
     def _current_classifier(self) -> Any:
         """The loaded model while `current` still names it; the new one once it moves."""

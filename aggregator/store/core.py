@@ -121,6 +121,7 @@ class StoreCore:
     url: str
     conn: Any
     TRUE = "TRUE"  # the literals a partial index's predicate is written with
+    SKIP_LOCKED = ""  # how a claim passes over rows another transaction is claiming
 
     # -- engine hooks -----------------------------------------------------------------
 
@@ -418,6 +419,28 @@ class StoreCore:
         where, args = self._in("i.id", sorted(labels))
         return [(item, labels[item.id]) for item in self._to_classify_rows(where, args)]
 
+    def claim_items_to_classify(self, limit: int, owner: str, now: datetime,
+                                lease: timedelta) -> list[ItemToClassify]:
+        """Take up to ``limit`` pending items for ``owner`` until ``now + lease``: classifiers
+        claiming at once get disjoint batches (SKIP LOCKED on PostgreSQL, the write lock on
+        SQLite), so each item is classified once; ``write_model_tags`` ends the claim, and a
+        dead classifier's batch is pending again when the lease runs out."""
+        stamp = self._time(now)
+
+        def run(c: Writer) -> list[int]:
+            return sorted(r[0] for r in c.execute(
+                "UPDATE items SET classify_owner = ?, classify_until = ? WHERE id IN ("
+                f"SELECT id FROM items WHERE needs_classify = {self.TRUE} "
+                "AND (classify_until IS NULL OR classify_until <= ?) ORDER BY id LIMIT ?"
+                f"{self.SKIP_LOCKED}) RETURNING id",
+                (owner, self._time(now + lease), stamp, limit)).fetchall())
+
+        ids = self._write(run, durable=False)
+        if not ids:
+            return []
+        where, args = self._in("i.id", ids)
+        return self._to_classify_rows(where + " ORDER BY i.id", args)
+
     def _write_tags(self, source: str, results: Sequence[tuple[int, Sequence[TagScore]]],
                     now: datetime, mark_classified: bool) -> int:
         stamp = self._time(now)
@@ -447,7 +470,8 @@ class StoreCore:
                 "AND l.tag = item_tags.tag AND l.value = 0)", among_args)
             if mark_classified:
                 done, done_args = self._in("id", ids)
-                c.execute(f"UPDATE items SET needs_classify = ? WHERE {done}", (False, *done_args))
+                c.execute("UPDATE items SET needs_classify = ?, classify_until = NULL "
+                          f"WHERE {done}", (False, *done_args))
             return len(rows)
 
         return self._write(run, durable=False)

@@ -200,6 +200,7 @@ class PostgresStore(StoreCore):
         return "i.search @@ to_tsquery('simple', ?)", [tsquery]
 
     SEARCH_ERROR = search.SearchSyntaxError
+    SKIP_LOCKED = " FOR UPDATE SKIP LOCKED"
 
     def _rewrite_search(self, e: Entry) -> Term:
         return (", search = setweight(to_tsvector('simple', ?), 'A') || "
