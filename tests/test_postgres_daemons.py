@@ -217,14 +217,13 @@ def test_three_daemons_split_the_feeds_and_the_classifying(
     running when they come due, one killed with SIGKILL while holding claims. Every entry
     is stored once, every feed fetched, hardly any twice, each survivor fetched a fair
     share, and no item was classified by two daemons."""
-    from feedserver import Route
     from world import WorldFeed, rss
 
     instance_with_model, db = instance
     feeds = 300
     world = {f"feed{n:04d}": WorldFeed(f"feed{n:04d}") for n in range(feeds)}
     served = set()
-    for n, feed in enumerate(world.values()):
+    for feed in world.values():
         for k in range(2):
             feed.entries.append((f"{feed.name}-e{k}", f"Story {k} from {feed.name}"))
             served.add((feed.name, f"{feed.name}-e{k}"))
