@@ -7,41 +7,17 @@ even for click (the console script is aggregator.launch:main, which comes here o
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
 from typing import Any
 
 import click
 
-# Defined click-free in launch.py, which runs query, show and tags without click; kept
-# importable from here for the commands.
-from aggregator.launch import Context, _fail, handle_errors
+# Defined click-free in cmdline.py (launch.py runs query, show and tags without click); kept
+# importable from here.
+from aggregator.cmdline import Context, _fail, handle_errors
+from aggregator.commands.common import pass_ctx, progress_reporter
 
 __all__ = ["COMMANDS", "Context", "_fail", "cli", "handle_errors", "main", "pass_ctx",
            "progress_reporter"]
-
-pass_ctx = click.make_pass_decorator(Context)
-
-
-def progress_reporter() -> tuple[Callable[[str, int, int], None] | None, Callable[[], None]]:
-    """A progress bar on a terminal (stderr), nothing when piped."""
-    if not sys.stderr.isatty():
-        return None, lambda: None
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        console=Console(stderr=True), transient=True)
-    tasks: dict[str, Any] = {}
-    progress.start()
-
-    def report(what: str, done: int, total: int) -> None:
-        if what not in tasks:
-            tasks[what] = progress.add_task(what, total=total or None)
-        progress.update(tasks[what], completed=done, total=total or None)
-
-    return report, progress.stop
-
 
 class LazyGroup(click.Group):
     """Commands are imported only when run, so each pays only for its own imports."""

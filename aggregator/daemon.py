@@ -9,7 +9,6 @@ loop, so a large batch or a training run never stalls fetching.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import signal
@@ -19,11 +18,11 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from aggregator.errors import AggregatorError
 from aggregator.instance import Instance
+from aggregator.lockfile import DaemonLock, lock_path
 from aggregator.logs import event
 from aggregator.timeutil import to_iso, utcnow
 
@@ -31,19 +30,8 @@ log = logging.getLogger("aggregator")
 # A job failing the same way again is logged at most this often (with the count between),
 # so a fault lasting days does not rotate every useful line out of the log.
 REPEAT_LOG_EVERY = timedelta(minutes=10)
-
-
-class DaemonRunning(AggregatorError):
-    exit_code = 1
-
-
-# -- the lock: one daemon per SQLite database ------------------------------------------------
-
-
-def lock_path(database_url: str) -> Path | None:
-    if database_url.startswith("sqlite:///"):
-        return Path(database_url[len("sqlite:///"):] + ".daemon.lock")
-    return None  # PostgreSQL: several daemons share the work
+# How long a batch of pending items stays claimed: classifying one takes well under a second.
+CLASSIFY_LEASE = timedelta(minutes=2)
 
 
 @dataclass
@@ -54,69 +42,6 @@ class _Failing:
     since: datetime
     count: int = 0
     logged: datetime | None = None
-
-
-@dataclass(frozen=True)
-class LockInfo:
-    pid: int
-    started: str
-
-
-class DaemonLock:
-    """An flock on a file beside the database: released by the kernel when the process dies,
-    so a killed daemon never leaves a stale lock."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fd: int | None = None
-
-    def acquire(self, now: datetime) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            holder = read_lock(self.path)
-            who = f"PID {holder.pid}" if holder else "another process"
-            raise DaemonRunning(
-                f"another daemon ({who}) is running on this database ({self.path}); stop it "
-                f"first{f' (kill {holder.pid})' if holder else ''} or use another --home") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()} {to_iso(now)}\n".encode())
-        os.fsync(fd)
-        self._fd = fd
-
-    def release(self) -> None:
-        if self._fd is not None:
-            with contextlib.suppress(OSError):
-                os.ftruncate(self._fd, 0)
-            os.close(self._fd)
-            self._fd = None
-
-
-def read_lock(path: Path) -> LockInfo | None:
-    try:
-        pid, started = path.read_text().split()[:2]
-        return LockInfo(int(pid), started)
-    except (OSError, ValueError):
-        return None
-
-
-def running_daemon(path: Path) -> LockInfo | None:
-    """The daemon holding the lock, if one does (an unheld lock file is just left over)."""
-    if not path.exists():
-        return None
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return read_lock(path)
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
-    finally:
-        os.close(fd)
 
 
 # -- the daemon ----------------------------------------------------------------------------------
@@ -195,7 +120,9 @@ class Daemon:
     def poll(self) -> None:
         from aggregator.service import fetch_pass
 
-        batch = self.config.settings.daemon.batch_size
+        # Small claims, claimed again as each is stored: daemons sharing a database take
+        # turns at the due feeds instead of the first to poll taking them all.
+        batch = self.config.settings.daemon.claim_size
         with self._store() as store:
             if self._leases_left:
                 # A pass that failed half-way (database locked, disk full) left the feeds it
@@ -230,9 +157,17 @@ class Daemon:
             if not store.items_to_classify(1):
                 return
             classifier = self._current_classifier()
-            tags = classify_pending(store, classifier, stop=self.stop_event,
-                                    batch_size=self.config.settings.daemon.batch_size)
-            event(log, "classified", {"tags": tags, "model": classifier.version})
+            items = 0
+
+            def count(_: str, done: int, total: int) -> None:
+                nonlocal items
+                items = done
+
+            # Claimed batch by batch: daemons sharing a database classify each item once.
+            tags = classify_pending(store, classifier, stop=self.stop_event, progress=count,
+                                    batch_size=self.config.settings.daemon.batch_size,
+                                    owner=self.owner, lease=CLASSIFY_LEASE)
+            event(log, "classified", {"items": items, "tags": tags, "model": classifier.version})
 
     def _current_classifier(self) -> Any:
         """The loaded model while `current` still names it; the new one once it moves."""

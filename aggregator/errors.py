@@ -6,6 +6,16 @@ should ever reach a user as a traceback.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+
+def suggest(name: str, choices: Sequence[str]) -> str:
+    """The closest known name, for a message about an unknown one: " (did you mean 'x'?)"."""
+    import difflib
+
+    close = difflib.get_close_matches(name, choices, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
 
 class AggregatorError(Exception):
     """Base class: an error with a one-line, actionable message."""

@@ -88,11 +88,9 @@ class Instance(NamedTuple):
 
     def absolute_database_url(self, url: str) -> str:
         """sqlite URLs with a relative path are relative to the instance home."""
-        if url.startswith("sqlite:///"):
-            path = url[len("sqlite:///"):]
-            if path and path != ":memory:" and not os.path.isabs(path):
-                return "sqlite:///" + str(self.home / path)
-        return url
+        from aggregator.store import absolute_url
+
+        return absolute_url(url, self.home)
 
 
 def read_toml(path: Path, instance: Instance | None = None) -> dict:

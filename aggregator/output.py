@@ -19,7 +19,10 @@ from aggregator.views import ItemView
 if TYPE_CHECKING:
     from aggregator.views import Story
 
-ALL_FIELDS = ["id", "title", "url", "feed", "published", "summary", "categories", "tags"]
+ALL_FIELDS = ["id", "title", "url", "feed", "published", "summary", "categories", "tags",
+              "updated", "enclosures"]
+# CSV columns are read by position: the fields added later come only when named.
+CSV_FIELDS = ALL_FIELDS[:8]
 _SPARKS = " ▁▂▃▄▅▆▇█"
 
 
@@ -43,6 +46,9 @@ def item_json(item: ItemView, fields: Sequence[str] = ALL_FIELDS,
         "summary": item.summary,
         "categories": list(item.categories),
         "tags": [{"tag": t.tag, "score": round(t.score, 4), "source": t.source} for t in item.tags],
+        "updated": to_iso(item.updated) if item.updated else None,
+        "enclosures": [{"url": x.url, "type": x.type, "length": x.length}
+                       for x in item.enclosures],
     }
     chosen = full if fields is ALL_FIELDS else {f: full[f] for f in fields}
     if story is not None:  # only when asked for: existing readers see what they know
@@ -76,6 +82,8 @@ def write_csv(items: Sequence[ItemView], out: IO[str] = sys.stdout,
               stories: Mapping[int, Story] | None = None) -> None:
     import csv
 
+    if fields is ALL_FIELDS:
+        fields = CSV_FIELDS
     writer = csv.writer(out)
     extra = ["story_id", "story_items", "story_feeds", "first"] if stories is not None else []
     writer.writerow([*fields, *extra])
@@ -85,6 +93,8 @@ def write_csv(items: Sequence[ItemView], out: IO[str] = sys.stdout,
             row["tags"] = tags_text(item, sep=";")
         if "categories" in row:
             row["categories"] = ";".join(item.categories)
+        if "enclosures" in row:
+            row["enclosures"] = ";".join(x.url for x in item.enclosures)
         cells = [row[f] for f in fields]
         if stories is not None:
             s = stories[item.id]
@@ -110,6 +120,8 @@ def print_table(items: Sequence[ItemView], title: str | None = None,
         "summary": {"ratio": 4, "overflow": "fold"},
         "categories": {"ratio": 1, "overflow": "fold"},
         "tags": {"ratio": 2, "overflow": "fold", "style": "cyan"},
+        "updated": {"no_wrap": True},
+        "enclosures": {"ratio": 2, "overflow": "fold"},
     }
     for f in fields:
         opts = dict(styles[f])
@@ -123,6 +135,8 @@ def print_table(items: Sequence[ItemView], title: str | None = None,
             "title": item.title, "url": item.url or "",
             "summary": item.summary[:300], "categories": ", ".join(item.categories),
             "tags": tags_text(item, 6),
+            "updated": item.updated.strftime("%Y-%m-%d") if item.updated else "",
+            "enclosures": " ".join(x.url for x in item.enclosures),
         }
         table.add_row(*(cells[f] for f in fields))
     Console().print(table)
@@ -148,6 +162,8 @@ def write_item_detail_text(item: ItemView, out: IO[str]) -> None:
     lines = [item.title, "=" * min(len(item.title), 100)]
     lines.append(f"id {item.id} · {to_iso(item.published)}"
                  + (" (no date in the feed: fetch time)" if item.date_is_fetch_time else ""))
+    if item.updated:
+        lines.append(f"updated {to_iso(item.updated)}")
     if item.url:
         lines.append(item.url)
     if item.authors:
@@ -156,6 +172,11 @@ def write_item_detail_text(item: ItemView, out: IO[str]) -> None:
         lines.append("categories: " + ", ".join(item.categories))
     lines.append("")
     lines += textwrap.wrap(item.summary, 100) or ["(no text)"]
+    if item.enclosures:
+        lines += ["", "enclosures:"]
+        for x in item.enclosures:
+            about = ", ".join(v for v in (x.type, f"{x.length:,} bytes" if x.length else None) if v)
+            lines.append(f"  {x.url}" + (f"  ({about})" if about else ""))
     lines += ["", "sources:"]
     for s in item.sources:
         lines.append(f"  {s.feed:<20} {to_iso(s.published)}  {s.url or ''}")

@@ -35,7 +35,7 @@ def load_all(instance: Instance) -> dict[str, dict[str, Any]]:
 def load(instance: Instance, name: str) -> dict[str, Any]:
     queries = load_all(instance)
     if name not in queries:
-        from aggregator.service import suggest
+        from aggregator.errors import suggest
 
         raise UsageError(f"no saved query {name!r}{suggest(name, list(queries))} "
                          f"(save one with 'aggregator query --save {name} ...')")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from aggregator.errors import ModelError, UsageError
+from aggregator.errors import ModelError, UsageError, suggest
 from aggregator.timeutil import utcnow
 from aggregator.types import ItemToClassify, PassSummary
 from aggregator.views import ItemQuery, ItemView, TagScore
@@ -149,9 +149,12 @@ def user_label_examples(store: Store) -> list[Any]:
 
 def classify_pending(store: Store, classifier: Classifier, *, batch_size: int = 300,
                      now: datetime | None = None, progress: Progress | None = None,
-                     stop: threading.Event | None = None) -> int:
+                     stop: threading.Event | None = None, owner: str | None = None,
+                     lease: timedelta = timedelta(minutes=2)) -> int:
     """Tag every item that is new or changed since it was last tagged. Returns tags written.
-    ``stop`` (the daemon's SIGTERM) ends it between batches; the rest stay pending."""
+    ``stop`` (the daemon's SIGTERM) ends it between batches; the rest stay pending.
+    ``owner`` (a daemon) claims each batch under ``lease``, so daemons sharing a database
+    classify each item once."""
     written = 0
     done = 0
     after = 0
@@ -165,7 +168,8 @@ def classify_pending(store: Store, classifier: Classifier, *, batch_size: int = 
         with store.transaction():
             pending = 0
             while pending < CLASSIFY_COMMIT_ITEMS and not (stop and stop.is_set()):
-                batch = store.items_to_classify(batch_size, after)
+                batch = (store.items_to_classify(batch_size, after) if owner is None else
+                         store.claim_items_to_classify(batch_size, owner, now or utcnow(), lease))
                 if not batch:
                     return written
                 after = batch[-1].id
@@ -209,14 +213,15 @@ def select_feeds(store: Store, config: Config, names: Sequence[str], all_feeds: 
 
 
 def lease_for(config: Config, feeds: int | None) -> timedelta:
-    """How long a daemon may hold the feeds it claimed for one pass: twice the worst case
-    of fetching them (each wave of ``concurrency`` feeds taking ``total_timeout``), so a
-    slow pass keeps its feeds while a dead daemon's come back within minutes."""
+    """How long a daemon may hold the feeds it claimed: one ``total_timeout`` per wave of
+    ``concurrency`` feeds, and one more for waiting on per-host limits and storing. With
+    the defaults (claims of ``[daemon] claim_size`` 10, 60 s) that is 2 minutes: a dead
+    daemon's feeds are due again within that, and a live one stores its claim well inside."""
     import math
 
     fetch = config.settings.fetch
     waves = math.ceil((feeds or len(config.feeds) or 1) / fetch.concurrency) + 1
-    return 2 * waves * fetch.total_timeout
+    return waves * fetch.total_timeout
 
 
 def fetch_pass(config: Config, store: Store, *, names: Sequence[str] = (),
@@ -389,13 +394,6 @@ def rule_tags(feed: Feed) -> list[TagScore]:
 # -- reading ---------------------------------------------------------------------------
 
 
-def suggest(name: str, choices: Sequence[str]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(name, choices, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 def check_tags(names: Sequence[str], known: Sequence[str]) -> None:
     for name in names:
         if name not in known:
@@ -469,8 +467,8 @@ def status(config: Config, store: Store, now: datetime) -> dict[str, Any]:
     """What `aggregator status` shows: daemon, feeds, items and tags today, model, digests."""
     from datetime import timedelta
 
-    from aggregator.daemon import lock_path, running_daemon
     from aggregator.digest.select import next_run
+    from aggregator.lockfile import lock_path, running_daemon
     from aggregator.timeutil import from_iso, to_iso
 
     path = lock_path(config.database_url)

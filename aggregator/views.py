@@ -52,6 +52,14 @@ class Source(NamedTuple):
     first_seen: datetime
 
 
+class Enclosure(NamedTuple):
+    """A file an entry links to (a podcast's audio, a report's PDF)."""
+
+    url: str
+    type: str | None = None
+    length: int | None = None  # bytes, as the feed claims
+
+
 class ItemView(NamedTuple):
     """An item as the query, show and digest commands see it."""
 
@@ -68,6 +76,8 @@ class ItemView(NamedTuple):
     authors: tuple[str, ...] = ()
     language: str | None = None
     date_is_fetch_time: bool = False
+    enclosures: tuple[Enclosure, ...] = ()
+    updated: datetime | None = None  # when the feed says the entry last changed
 
     def tag(self, name: str) -> TagScore | None:
         return next((t for t in self.tags if t.tag == name), None)

@@ -70,7 +70,7 @@ def ours_child(args: argparse.Namespace) -> None:
     from aggregator.config import load_config
     from aggregator.instance import Instance
     from aggregator.service import fetch_pass
-    from aggregator.store import open_store
+    from aggregator.store import open_store, sqlite_path
 
     config = load_config(Instance.locate(args.home))
     classifier = None
@@ -89,7 +89,7 @@ def ours_child(args: argparse.Namespace) -> None:
         seconds = time.perf_counter() - started
     finally:
         store.close()
-    db = Path(config.database_url.removeprefix("sqlite:///"))
+    db = Path(sqlite_path(config.database_url) or "")
     print(json.dumps({
         "entries": summary.new_items, "seconds": seconds, "maxrss_mib": _maxrss_mib(),
         "failed": summary.feeds_failed, "tags": summary.tags_assigned, "load_s": load_s,

@@ -7,17 +7,20 @@ database and two timed phases:
 2. churn: the world publishes (a share of feeds get 1-3 new entries), every feed is made
    due, and one pass over all of them runs (mostly 304s, the changed ones parsed).
 
-A worker is a process doing what the daemon's poll job does: ``fetch_pass`` with
-``claim_owner`` (feeds claimed with FOR UPDATE SKIP LOCKED and a lease) in batches until
-nothing is due, classification left out (it is its own job). Workers import everything
-and connect first, then all start on one signal; the clock runs from that signal until
-the last one exits. The feed world (bench/feedworld.py) runs in its own process.
+A worker is a process doing what the daemon's jobs do: ``fetch_pass`` with ``claim_owner``
+(feeds claimed ``--claim`` at a time, 10 as ``[daemon] claim_size``, with FOR UPDATE SKIP
+LOCKED and a lease) until nothing is due, then ``classify_pending`` with ``owner`` (pending
+items claimed batch by batch the same way). Workers import everything, load the model
+(trained once for the run) and connect first, then all start on one signal; the fetch
+clock runs from that signal until the last worker has fetched its last feed, and the
+classification is reported apart, as each worker's share of the items. The feed world
+(bench/feedworld.py) runs in its own process.
 
 Run from the repository root (PostgreSQL from $AGGREGATOR_TEST_POSTGRES_URL, default
 postgresql://postgres@127.0.0.1:5432/test; each setup gets its own schema, dropped after):
 
     .venv/bin/python -m bench.bench_postgres [--feeds 500] [--hosts 50] [--churn 0.2]
-        [--workers 1,2,4] [--batch 100]
+        [--workers 1,2,4] [--claim 10]
 
 Reading the figures: on a 2-core machine the feed world, PostgreSQL and the workers
 share the cores, so parallel workers can at best roughly double throughput, and less once
@@ -61,6 +64,13 @@ class Result:
     feeds: int
     entries: int
     failed: int  # feeds whose last fetch failed (an overloaded world times out)
+    fetched: tuple[int, ...] = ()  # feeds fetched by each worker
+    classified: tuple[int, ...] = ()  # items classified by each worker
+
+    @staticmethod
+    def shares(counts: tuple[int, ...]) -> str:
+        total = sum(counts) or 1
+        return "/".join(f"{100 * n / total:.0f}" for n in counts) + "%"
 
     @property
     def feeds_per_s(self) -> float:
@@ -74,14 +84,15 @@ class Result:
 # -- one worker (a child process) ---------------------------------------------------------
 
 
-def worker(home: str, owner: str, batch: int) -> None:
+def worker(home: str, owner: str, claim: int) -> None:
     from aggregator.config import load_config
     from aggregator.instance import Instance
-    from aggregator.service import fetch_pass
+    from aggregator.service import classify_pending, fetch_pass, load_classifier
     from aggregator.store import open_store
 
     config = load_config(Instance(Path(home)))
     store = open_store(config.database_url)
+    classifier = load_classifier(config)
     import aggregator.fetch.http  # imported before the clock starts
     import aggregator.parse.feeds  # noqa: F401
 
@@ -89,38 +100,53 @@ def worker(home: str, owner: str, batch: int) -> None:
     sys.stdin.readline()  # GO
     fetched = 0
     while True:
-        s = fetch_pass(config, store, classify=False, limit=batch, claim_owner=owner)
+        s = fetch_pass(config, store, classify=False, limit=claim, claim_owner=owner)
         n = s.feeds_ok + s.feeds_not_modified + s.feeds_failed
         fetched += n
         if n == 0:
             break
+    fetch_end = time.time()
+    items = 0
+
+    def count(_: str, done: int, total: int) -> None:
+        nonlocal items
+        items = done
+
+    classify_pending(store, classifier, batch_size=config.settings.daemon.batch_size,
+                     progress=count, owner=owner)
     store.close()
-    print(f"DONE {fetched}", flush=True)
+    print(f"DONE {fetched} {items} {fetch_end}", flush=True)
 
 
 # -- the driver ------------------------------------------------------------------------------
 
 
-def run_workers(home: Path, count: int, batch: int) -> float:
+def run_workers(home: Path, count: int, claim: int) -> tuple[float, list[int], list[int]]:
+    """Seconds until the last feed was fetched; feeds and items each worker took."""
     procs = [subprocess.Popen(
         [sys.executable, "-m", "bench.bench_postgres", "--worker", str(home), f"bench:{n}",
-         str(batch)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+         str(claim)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
         for n in range(count)]
     for p in procs:
         assert p.stdout is not None
         line = p.stdout.readline()
         if not line.startswith("READY"):
             raise RuntimeError(f"worker did not start: {line!r}")
-    start = time.perf_counter()
+    start = time.time()
     for p in procs:
         assert p.stdin is not None
         p.stdin.write("GO\n")
         p.stdin.flush()
+    fetched, classified, ends = [], [], []
     for p in procs:
-        p.communicate(timeout=600)
+        out, _ = p.communicate(timeout=600)
         if p.returncode:
             raise RuntimeError(f"worker failed with {p.returncode}")
-    return time.perf_counter() - start
+        _, feeds, items, end = out.split()
+        fetched.append(int(feeds))
+        classified.append(int(items))
+        ends.append(float(end))
+    return max(ends) - start, fetched, classified
 
 
 class Database:
@@ -162,30 +188,44 @@ class Database:
 
 
 def setup(engine: str, workers: int, port: int, urls: list[str], churn: float,
-          batch: int) -> list[Result]:
+          claim: int, models: Path) -> list[Result]:
     directory = Path(tempfile.mkdtemp(prefix=f"bench-{engine}-{workers}-"))
     db = Database(engine, directory)
     try:
         shutil.copytree(ROOT / "config", directory / "config")
         (directory / "var").mkdir(exist_ok=True)
+        shutil.copytree(models, directory / "var" / "models")
         (directory / "config" / "aggregator.toml").write_text(SETTINGS.format(url=db.url))
         (directory / "config" / "feeds.toml").write_text("".join(
             f'[[feed]]\nname = "f{n:05d}"\nurl = "{u}"\n' for n, u in enumerate(urls)))
         out = []
-        seconds = run_workers(directory, workers, batch)
+        seconds, fetched, classified = run_workers(directory, workers, claim)
         entries = db.sql("SELECT count(*) FROM item_sources")
         failed = "SELECT count(*) FROM feeds WHERE last_error IS NOT NULL"
-        out.append(Result(engine, workers, "cold", seconds, len(urls), entries, db.sql(failed)))
+        out.append(Result(engine, workers, "cold", seconds, len(urls), entries, db.sql(failed),
+                          tuple(fetched), tuple(classified)))
         control(port, f"_tick?churn={churn}")
         db.sql("UPDATE feeds SET next_fetch_at = NULL")
-        seconds = run_workers(directory, workers, batch)
+        seconds, fetched, classified = run_workers(directory, workers, claim)
         after = db.sql("SELECT count(*) FROM item_sources")
         out.append(Result(engine, workers, "churn", seconds, len(urls), after - entries,
-                          db.sql(failed)))
+                          db.sql(failed), tuple(fetched), tuple(classified)))
         return out
     finally:
         db.drop()
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def train_once() -> Path:
+    """The default model, trained once for the run (workers only load it)."""
+    from aggregator.config import load_config
+    from aggregator.instance import Instance
+    from aggregator.service import train_default
+
+    home = Path(tempfile.mkdtemp(prefix="bench-models-"))
+    shutil.copytree(ROOT / "config", home / "config")
+    train_default(load_config(Instance(home)))
+    return home / "var" / "models"
 
 
 def main() -> None:
@@ -198,20 +238,27 @@ def main() -> None:
     parser.add_argument("--hosts", type=int, default=50)
     parser.add_argument("--churn", type=float, default=0.2)
     parser.add_argument("--workers", default="1,2,4")
-    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--claim", type=int, default=10,
+                        help="feeds a worker claims at a time ([daemon] claim_size)")
     args = parser.parse_args()
     counts = [int(w) for w in args.workers.split(",")]
     results: list[Result] = []
-    with world_process(args.feeds, args.hosts) as port:
-        urls = control(port, "_urls").split("\n")
-        print(f"{args.feeds} feeds on {args.hosts} hosts, churn {args.churn:.0%}, "
-              f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}", flush=True)
-        for engine, workers in [("sqlite", 1), *(("postgresql", w) for w in counts)]:
-            for r in setup(engine, workers, port, urls, args.churn, args.batch):
-                results.append(r)
-                print(f"  {r.engine:<10} x{r.workers}  {r.phase:<5}  {r.seconds:6.2f}s  "
-                      f"{r.feeds_per_s:7.1f} feeds/s  {r.entries_per_s:8.1f} entries/s "
-                      f"({r.entries} entries, {r.failed} feeds failed)", flush=True)
+    models = train_once()
+    try:
+        with world_process(args.feeds, args.hosts) as port:
+            urls = control(port, "_urls").split("\n")
+            print(f"{args.feeds} feeds on {args.hosts} hosts, churn {args.churn:.0%}, "
+                  f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}", flush=True)
+            for engine, workers in [("sqlite", 1), *(("postgresql", w) for w in counts)]:
+                for r in setup(engine, workers, port, urls, args.churn, args.claim, models):
+                    results.append(r)
+                    print(f"  {r.engine:<10} x{r.workers}  {r.phase:<5}  {r.seconds:6.2f}s  "
+                          f"{r.feeds_per_s:7.1f} feeds/s  {r.entries_per_s:8.1f} entries/s "
+                          f"({r.entries} entries, {r.failed} feeds failed)  "
+                          f"feeds {r.shares(r.fetched)}  classified {r.shares(r.classified)}",
+                          flush=True)
+    finally:
+        shutil.rmtree(models.parent.parent, ignore_errors=True)
     print("\nscaling on PostgreSQL (throughput relative to 1 worker; SQLite x1 for reference):")
     for phase in ("cold", "churn"):
         base = next(r for r in results if r.engine == "postgresql" and r.phase == phase

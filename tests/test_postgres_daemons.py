@@ -189,3 +189,109 @@ def test_three_daemons_share_one_database_and_survive_a_kill(
     for home in (homes[0], homes[2]):
         ok = sum(1 for e in events(home) if e.get("event") in ("feed ok", "feed not_modified"))
         assert ok > FEEDS // 10, f"{home.name} fetched only {ok}"
+
+
+SHARED = """
+[database]
+url = "{url}"
+
+[daemon]
+poll_interval = "1s"
+stop_timeout = "2s"
+claim_size = 5
+
+[fetch]
+interval = "1h"
+min_interval = "1h"
+max_interval = "2h"
+read_timeout = "2s"
+total_timeout = "2s"
+concurrency = 20
+per_host = 4
+"""
+
+
+def test_three_daemons_split_the_feeds_and_the_classifying(
+        instance: tuple[Path, str], tmp_path: Path) -> None:
+    """300 feeds due at once, each answering after 50-150 ms, three daemons already
+    running when they come due, one killed with SIGKILL while holding claims. Every entry
+    is stored once, every feed fetched, hardly any twice, each survivor fetched a fair
+    share, and no item was classified by two daemons."""
+    from world import WorldFeed, rss
+
+    instance_with_model, db = instance
+    feeds = 300
+    world = {f"feed{n:04d}": WorldFeed(f"feed{n:04d}") for n in range(feeds)}
+    served = set()
+    for feed in world.values():
+        for k in range(2):
+            feed.entries.append((f"{feed.name}-e{k}", f"Story {k} from {feed.name}"))
+            served.add((feed.name, f"{feed.name}-e{k}"))
+    procs: list[subprocess.Popen[bytes]] = []
+    with FeedServer() as server:
+        for n, feed in enumerate(world.values()):
+            server.route(f"/{feed.name}.xml", body=rss(feed, "http://x.example"),
+                         etag=f'"{feed.name}"', delay=0.05 + (n % 11) / 100)
+        homes = []
+        for n in range(DAEMONS):
+            home = tmp_path / f"machine{n}"
+            shutil.copytree(instance_with_model, home)
+            (home / "config" / "aggregator.toml").write_text(SHARED.format(url=db))
+            (home / "config" / "feeds.toml").write_text("")
+            homes.append(home)
+        toml = "".join(f'[[feed]]\nname = "{name}"\nurl = '
+                       f'"{server.url(f"/{name}.xml", host=server.hosts[n % 4])}"\n'
+                       for n, name in enumerate(world))
+        try:
+            procs = [start(home) for home in homes]
+            # All three running (a heartbeat each) before any feed exists: then the feeds.
+            wait_for(lambda: one(db, "SELECT count(*) FROM meta WHERE key LIKE 'daemon:%%'")
+                     == DAEMONS, 60, "three daemons polling")
+            for home, p in zip(homes, procs, strict=True):
+                (home / "config" / "feeds.toml").write_text(toml)
+                p.send_signal(signal.SIGHUP)
+            fetched = lambda: int(one(db, "SELECT count(*) FROM feeds "  # noqa: E731
+                                              "WHERE last_fetched_at IS NOT NULL") or 0)
+            victim = procs[1]
+            owner_like = f"%:{victim.pid}"
+            wait_for(lambda: fetched() >= feeds // 10 and one(
+                db, "SELECT count(*) FROM feeds WHERE lease_owner LIKE %s", (owner_like,)) > 0,
+                60, "a tenth fetched, the victim holding claims")
+            victim.send_signal(signal.SIGKILL)
+            victim.wait(timeout=30)
+            stored = lambda: int(one(db, "SELECT count(*) FROM item_sources") or 0)  # noqa: E731
+            pending = lambda: int(one(db, "SELECT count(*) FROM items "  # noqa: E731
+                                              "WHERE needs_classify") or 0)
+            wait_for(lambda: fetched() == feeds and stored() == len(served) and pending() == 0,
+                     120, "every feed fetched, every entry stored and classified")
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.send_signal(signal.SIGTERM)
+            for p in procs:
+                try:
+                    p.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    raise
+        requests = server.hits()
+
+    assert [p.returncode for p in procs] == [0, -signal.SIGKILL, 0]
+    entries = rows(db, "SELECT f.name, s.entry_key FROM item_sources s "
+                       "JOIN feeds f ON f.id = s.feed_id")
+    assert len(entries) == len(set(entries)) and set(entries) == served
+    assert one(db, "SELECT count(*) FROM items") == len(served)
+    assert one(db, "SELECT count(*) FROM feeds WHERE last_success_at IS NULL") == 0
+    assert requests <= 1.4 * feeds, f"{requests} requests for {feeds} feeds"
+    shares = {}
+    for home in homes:
+        shares[home.name] = sum(1 for e in events(home)
+                                if e.get("event") in ("feed ok", "feed not_modified"))
+    for name in ("machine0", "machine2"):
+        assert shares[name] >= feeds // 5, f"{name} fetched {shares[name]}: {shares}"
+    # Each item classified by one daemon: the survivors' batches never overlap (the dead
+    # one's uncommitted batch went back when its claim ran out).
+    classified = {home.name: sum(e.get("items", 0) for e in events(home)
+                                 if e.get("event") == "classified") for home in homes}
+    assert sum(classified.values()) <= len(served), classified
+    assert classified["machine0"] + classified["machine2"] > 0

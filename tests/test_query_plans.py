@@ -14,6 +14,7 @@ import pytest
 from pgschema import pg_url  # noqa: F401  (the fixture, used through ``store``)
 
 from aggregator.store.base import Store
+from aggregator.store.core import VIEW_SELECT
 from aggregator.store.postgres import PostgresStore
 from aggregator.store.sqlite import SQLiteStore
 from aggregator.types import Entry
@@ -160,7 +161,7 @@ def plans(store: SQLiteStore, q: ItemQuery) -> list[str]:
     try:
         return [f"{n}: {row[3]}" for n, sql in enumerate(ran)
                 if sql.lstrip().upper().startswith("SELECT")
-                and not sql.startswith(SQLiteStore._VIEW_SELECT) and "WHERE item_id IN" not in sql
+                and not sql.startswith(VIEW_SELECT) and "WHERE item_id IN" not in sql
                 for row in conn.execute("EXPLAIN QUERY PLAN " + sql)]
     finally:
         conn.close()

@@ -481,3 +481,89 @@ def test_meta_by_prefix_takes_like_wildcards_literally(store: Store) -> None:
     assert store.meta_with_prefix("daemon%") == {"daemon%": "w"}
     store.delete_meta("daemon:host-a:1")
     assert store.meta_with_prefix("daemon:") == {"daemon:host_b:2": "y"}
+
+
+def test_enclosures_updated_and_html_read_back_as_stored(store: Store) -> None:
+    """What the parser reads is kept (enclosures, the updated date), and a text without
+    markup reads back as the same HTML on both engines (stored_html, display_html)."""
+    from aggregator.types import Enclosure as ParsedEnclosure
+    from aggregator.views import Enclosure
+
+    wire = feed(store, "wire")
+    e = replace(entry("pod", "Episode 12", "https://wire.example/12", "Plain & simple"),
+                content_html="Plain &amp; simple", updated=NOW + timedelta(hours=2),
+                enclosures=(ParsedEnclosure("https://wire.example/12.mp3", "audio/mpeg", 31_337),
+                            ParsedEnclosure("https://wire.example/12.pdf")))
+    (item_id,) = store.save_entries(wire, [e], NOW).new_item_ids
+    view = store.get_item(item_id)
+    assert view is not None
+    assert view.enclosures == (Enclosure("https://wire.example/12.mp3", "audio/mpeg", 31_337),
+                               Enclosure("https://wire.example/12.pdf", None, None))
+    assert view.updated == NOW + timedelta(hours=2)
+    assert view.content_html == "Plain &amp; simple"
+    assert store.query_items(ItemQuery(limit=None))[0].enclosures == view.enclosures
+    # A changed text rewrites them with the rest.
+    e2 = replace(e, enclosures=(), updated=None, content_html="<p>New</p>", content_hash="2")
+    assert store.save_entries(wire, [e2], NOW).updated_item_ids == (item_id,)
+    view = store.get_item(item_id)
+    assert view is not None
+    assert (view.enclosures, view.updated, view.content_html) == ((), None, "<p>New</p>")
+
+
+def test_pending_items_are_claimed_once(store: Store) -> None:
+    """Classifiers sharing a database take disjoint batches; a claim that ran out (its
+    daemon died) is pending again; tags written end the claim."""
+    wire = feed(store, "wire")
+    ids = list(store.save_entries(wire, [entry(f"c{n}", f"T{n}", text=f"x{n}")
+                                         for n in range(5)], NOW).new_item_ids)
+    lease = timedelta(minutes=2)
+    first = store.claim_items_to_classify(3, "a", NOW, lease)
+    second = store.claim_items_to_classify(3, "b", NOW, lease)
+    assert [i.id for i in first] == ids[:3] and [i.id for i in second] == ids[3:]
+    assert store.claim_items_to_classify(3, "c", NOW + timedelta(minutes=1), lease) == []
+    store.write_model_tags([(i.id, [TagScore("iran", 0.9)]) for i in first], NOW)
+    # b died holding its batch: after the lease it goes to c, a's are done.
+    again = store.claim_items_to_classify(10, "c", NOW + lease, lease)
+    assert [i.id for i in again] == ids[3:]
+    assert again[0].title == "T3"
+
+
+def test_three_classifiers_at_once_classify_each_item_once(pg: str, tmp_path: Path) -> None:
+    """Three connections classifying the same pending items at the same moment (as three
+    daemons): each item is in exactly one claimed batch."""
+    import threading
+
+    from aggregator.service import classify_pending
+
+    with PostgresStore(pg) as s:
+        s.sync_feeds([FeedConfig("wire", "https://wire.example/rss")], NOW)
+        s.save_entries(feed(s, "wire"), [entry(f"k{n}", f"Item {n}", text=f"t{n}")
+                                         for n in range(600)], NOW)
+    seen: dict[str, list[int]] = {}
+
+    class Recording:
+        """The classifier's interface; records what it was given, tags each item once."""
+
+        version = "rec"
+
+        def __init__(self, owner: str) -> None:
+            self.owner = owner
+
+        def tag(self, batch: list[Any]) -> list[tuple[int, list[TagScore]]]:
+            seen.setdefault(self.owner, []).extend(i.id for i in batch)
+            return [(i.id, [TagScore("iran", 0.5, "model", "rec")]) for i in batch]
+
+    def work(owner: str) -> None:
+        with PostgresStore(pg) as s:
+            classify_pending(s, Recording(owner), batch_size=20, now=NOW, owner=owner)  # type: ignore[arg-type]
+
+    threads = [threading.Thread(target=work, args=(f"d{n}",)) for n in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    every = [i for ids in seen.values() for i in ids]
+    assert len(every) == len(set(every)) == 600
+    assert len(seen) >= 2  # they did run side by side
+    with PostgresStore(pg) as s:
+        assert s.items_to_classify(10) == []

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from aggregator.cli import Context, handle_errors, pass_ctx, progress_reporter
+from aggregator.commands.common import Context, handle_errors, pass_ctx, progress_reporter
 
 
 @click.command()

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from aggregator.cli import Context, handle_errors, pass_ctx
+from aggregator.commands.common import Context, handle_errors, pass_ctx
 
 
 @click.command()

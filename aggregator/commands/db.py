@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from aggregator.cli import Context, handle_errors, pass_ctx, progress_reporter
+from aggregator.commands.common import Context, handle_errors, pass_ctx, progress_reporter
 from aggregator.errors import UsageError
 
 
@@ -32,23 +32,23 @@ def migrate(ctx: Context, to_url: str, from_url: str | None, batch: int) -> None
     ([database] url in config/aggregator.toml, or AGGREGATOR_DATABASE_URL) and start the
     daemons.
     """
-    from aggregator.store.postgres import PostgresStore, redact
+    from aggregator.store import POSTGRESQL, SQLITE, display_url
+
+    source_url = ctx.instance.absolute_database_url(from_url or ctx.instance.database_url())
+    if not SQLITE.matches(source_url):
+        raise UsageError(f"the database to copy must be SQLite (sqlite:///PATH), not "
+                         f"{display_url(source_url)}; pass --from sqlite:///PATH")
+    if not POSTGRESQL.matches(to_url):
+        raise UsageError(f"--to must be a postgresql:// URL, not {to_url!r}")
+    path = SQLITE.path(source_url)
+    if not SQLITE.exists(source_url):
+        raise UsageError(f"no SQLite database at {path} to copy")
+    from aggregator.store.postgres import PostgresStore
     from aggregator.store.sqlite import SQLiteStore
     from aggregator.store.transfer import copy_sqlite
 
-    source_url = from_url or ctx.instance.database_url()
-    if not source_url.startswith("sqlite:///"):
-        raise UsageError(f"the database to copy must be SQLite (sqlite:///PATH), not "
-                         f"{redact(source_url)}; pass --from sqlite:///PATH")
-    if not to_url.startswith(("postgresql://", "postgres://")):
-        raise UsageError(f"--to must be a postgresql:// URL, not {to_url!r}")
-    path = ctx.instance.absolute_database_url(source_url)[len("sqlite:///"):]
-    from pathlib import Path
-
-    if not Path(path).exists():
-        raise UsageError(f"no SQLite database at {path} to copy")
     report, stop = progress_reporter()
-    with SQLiteStore(path) as source, PostgresStore(to_url) as target:
+    with SQLiteStore(str(path)) as source, PostgresStore(to_url) as target:
         try:
             copied = copy_sqlite(source, target, batch=batch, progress=report)
         finally:
@@ -56,5 +56,5 @@ def migrate(ctx: Context, to_url: str, from_url: str | None, batch: int) -> None
     width = max(len(c.table) for c in copied)
     for c in copied:
         click.echo(f"{c.table:<{width}}  {c.rows:>9} rows")
-    click.echo(f"copied {path} into {redact(to_url)}: counts match. Next: set [database] url "
+    click.echo(f"copied {path} into {display_url(to_url)}: counts match. Next: set [database] url "
                "(or AGGREGATOR_DATABASE_URL) to it, then start the daemons.")

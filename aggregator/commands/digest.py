@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from aggregator.cli import Context, handle_errors, pass_ctx
+from aggregator.commands.common import Context, handle_errors, pass_ctx
 
 
 @click.group()

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from aggregator.cli import Context, handle_errors, pass_ctx
 from aggregator.commands import reading
+from aggregator.commands.common import Context, handle_errors, pass_ctx
 
 # The reading side lives in commands/reading.py, which the click-free fast path imports
 # (aggregator/launch.py runs a plain ``feeds list`` there); status and export use it too.
@@ -401,8 +401,7 @@ def _when(iso: str | None, none: str = "") -> str:
 
 
 def _check_names(names: Sequence[str], declared: Sequence[str]) -> None:
-    from aggregator.errors import UsageError
-    from aggregator.service import suggest
+    from aggregator.errors import UsageError, suggest
 
     for name in names:
         if name not in declared:

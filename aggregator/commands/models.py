@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from aggregator.cli import Context, handle_errors, pass_ctx, progress_reporter
+from aggregator.commands.common import Context, handle_errors, pass_ctx, progress_reporter
 from aggregator.errors import UsageError
 
 
@@ -261,7 +261,7 @@ def models_use(ctx: Context, version: str) -> None:
     directory = models_dir(ctx.config())
     known = list_versions(directory)
     if version not in known:
-        from aggregator.service import suggest
+        from aggregator.errors import suggest
 
         raise UsageError(f"no model version {version!r}{suggest(version, known)}")
     use_version(directory, version)

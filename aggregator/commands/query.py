@@ -12,9 +12,9 @@ from typing import Any
 
 import click
 
-from aggregator.cli import handle_errors, pass_ctx
+from aggregator.cmdline import Param
 from aggregator.commands import reading
-from aggregator.launch import Param
+from aggregator.commands.common import handle_errors, pass_ctx
 
 FORMATS = reading.FORMATS
 FIELDS = reading.FIELDS

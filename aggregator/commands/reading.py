@@ -14,17 +14,20 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from aggregator.cmdline import Param
 from aggregator.errors import UsageError
-from aggregator.launch import Param
 
 if TYPE_CHECKING:
-    from aggregator.launch import Context
+    from aggregator.cmdline import Context
     from aggregator.store.base import Store
     from aggregator.types import Feed
     from aggregator.views import FeedConfig, FeedState
 
 FORMATS = ["table", "jsonl", "json", "csv", "urls"]
-FIELDS = ["id", "title", "url", "feed", "published", "summary", "categories", "tags"]
+FIELDS = ["id", "title", "url", "feed", "published", "summary", "categories", "tags", "updated",
+          "enclosures"]
+# CSV columns are read by position: the fields added later come only when named.
+CSV_FIELDS = FIELDS[:8]
 
 QUERY = [
     Param("saved", required=False, metavar="[SAVED]"),
@@ -92,7 +95,7 @@ def _explain_empty(ctx: Context, store: Any, tags: list[str], feeds: list[str]) 
     """Nothing matched: a misspelt tag or feed is a usage error, not an empty answer.
 
     Checked only when nothing matched, so a successful query never pays for it."""
-    from aggregator.service import suggest
+    from aggregator.errors import suggest
 
     if tags:
         known = _known_tags(ctx, store)
@@ -165,7 +168,7 @@ def _fields(spec: str | None) -> list[str]:
     chosen = [f.strip() for f in spec.split(",") if f.strip()]
     for f in chosen:
         if f not in FIELDS:
-            from aggregator.service import suggest
+            from aggregator.errors import suggest
 
             raise UsageError(f"--fields: unknown field {f!r}{suggest(f, FIELDS)}; "
                              f"fields are {', '.join(FIELDS)}")
@@ -182,7 +185,7 @@ def _print(items: list[Any], fmt: str, fields: list[str],
     elif fmt == "json":
         output.write_json(items, out, fields, stories)
     elif fmt == "csv":
-        output.write_csv(items, out, fields, stories)
+        output.write_csv(items, out, CSV_FIELDS if fields is FIELDS else fields, stories)
     elif fmt == "urls":
         out.writelines(f"{i.url}\n" for i in items if i.url)
     else:
@@ -297,13 +300,11 @@ def emit_rows(rows: list[dict[str, Any]], fmt: str | None, headers: list[str],
 
 def open_existing_store(ctx: Context) -> Store | None:
     """The store, or None when its SQLite file does not exist yet (reading creates nothing)."""
-    import os
+    from aggregator.store import store_exists
 
     url = ctx.instance.database_url()
-    if url.startswith("sqlite:///"):
-        path = url[len("sqlite:///"):]
-        if path != ":memory:" and not os.path.exists(path):
-            return None
+    if not store_exists(url):
+        return None
     store: Store = ctx.store(url)
     return store
 

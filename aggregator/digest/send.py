@@ -18,10 +18,13 @@ from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
+from typing import TYPE_CHECKING
 
-from aggregator.config import SmtpSettings
 from aggregator.digest.render import one_line
 from aggregator.errors import DeliveryError
+
+if TYPE_CHECKING:
+    from aggregator.config import SmtpSettings
 
 LIST_DOMAIN = "aggregator.local"
 

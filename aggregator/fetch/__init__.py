@@ -12,6 +12,8 @@ The service layer drives it::
 ``http`` does the I/O; ``decide`` is pure.
 """
 
+from typing import Any
+
 from aggregator.fetch.decide import (
     Attempt,
     Decision,
@@ -21,7 +23,7 @@ from aggregator.fetch.decide import (
     plan,
     retry_after,
 )
-from aggregator.fetch.http import Fetcher, FetchRequest, FetchResponse
+from aggregator.fetch.messages import FetchRequest, FetchResponse
 from aggregator.fetch.settings import FetchSettings
 
 __all__ = [
@@ -37,3 +39,13 @@ __all__ = [
     "plan",
     "retry_after",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The fetcher loads httpx: only when asked for, so that importing the pure decider
+    # (which imports this package first) stays free of it.
+    if name == "Fetcher":
+        from aggregator.fetch.http import Fetcher
+
+        return Fetcher
+    raise AttributeError(name)

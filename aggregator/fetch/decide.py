@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from aggregator.fetch.http import BAD_SCHEME, HTTP, FetchRequest, FetchResponse
+from aggregator.fetch.messages import BAD_SCHEME, HTTP, FetchRequest, FetchResponse
 from aggregator.fetch.settings import FetchSettings
 from aggregator.types import Attempt, Feed, ParsedFeed
 

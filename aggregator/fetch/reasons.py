@@ -15,19 +15,23 @@ from collections.abc import Iterator
 
 import httpx
 
-# error_kind values (aggregator.fetch.http re-exports them).
-TIMEOUT = "timeout"
-CONNECT = "connect"
-NETWORK = "network"  # the connection broke after it was made
-PROTOCOL = "protocol"  # the server spoke broken HTTP
-TOO_LARGE = "too_large"
-DECODE = "decode"  # bad or unsupported Content-Encoding
-REDIRECT_LOOP = "redirect_loop"
-TOO_MANY_REDIRECTS = "too_many_redirects"
-BAD_SCHEME = "bad_scheme"
-BAD_URL = "bad_url"
-HTTP = "http"  # the server answered with an error status
-INTERNAL = "internal"  # a bug of ours; reported on the feed rather than killing the pass
+from aggregator.fetch.messages import (  # the error_kind values
+    BAD_SCHEME,
+    BAD_URL,
+    CONNECT,
+    DECODE,
+    HTTP,
+    INTERNAL,
+    NETWORK,
+    PROTOCOL,
+    REDIRECT_LOOP,
+    TIMEOUT,
+    TOO_LARGE,
+    TOO_MANY_REDIRECTS,
+)
+
+__all__ = ["BAD_SCHEME", "BAD_URL", "CONNECT", "DECODE", "HTTP", "INTERNAL", "NETWORK", "PROTOCOL",
+           "REDIRECT_LOOP", "TIMEOUT", "TOO_LARGE", "TOO_MANY_REDIRECTS", "network_reason", "size_text"]
 
 _ERRNOS = {
     errno.ECONNREFUSED: "connection refused",
