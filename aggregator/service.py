@@ -54,7 +54,7 @@ class Classifier:
 
         return list(self.model.predict([
             Doc(id=str(i.id), title=i.title, text=i.text, categories=i.categories,
-                feed_tags=i.feed_tags) for i in items]))
+                feed_tags=i.feed_tags, url=i.url) for i in items]))
 
     def thresholds(self) -> dict[str, float]:
         return {t: float(s.get("threshold", 0.5)) for t, s in cv_per_tag(self.model.meta).items()}
@@ -142,7 +142,7 @@ def user_label_examples(store: Store) -> list[Any]:
         tags = (current | {t for t, v in labels.items() if v}) - {t for t, v in labels.items()
                                                                    if not v}
         rows.append(Example(id=f"item-{item.id}", title=item.title, text=item.text,
-                            categories=item.categories, feed_tags=item.feed_tags,
+                            categories=item.categories, feed_tags=item.feed_tags, url=item.url,
                             labels=tuple(sorted(tags))))
     return rows
 

@@ -117,6 +117,7 @@ class ItemToClassify:
     text: str
     categories: tuple[str, ...] = ()
     feed_tags: tuple[str, ...] = ()
+    url: str = ""  # its link: the path names the site's section, which tells the genre
 
 
 @dataclass(frozen=True)

@@ -91,6 +91,13 @@ def test_new_changed_and_known_entries(store: Store) -> None:
     assert {i.id for i in store.items_to_classify(10)} == set(first.new_item_ids)
 
 
+def test_items_to_classify_carry_their_link(store: Store) -> None:
+    # The link's path names the site's section (/opinion/), which the genre heads read.
+    store.save_entries(feed(store, "wire"), [entry("op", url="https://x.example/opinion/2026/truce")], NOW)
+    (item,) = store.items_to_classify(10)
+    assert item.url == "https://x.example/opinion/2026/truce"
+
+
 def test_same_canonical_url_from_two_feeds_is_one_item_with_two_sources(store: Store) -> None:
     a = store.save_entries(feed(store, "wire"), [entry("w-1", url="https://x.example/story")],
                            NOW)

@@ -374,11 +374,11 @@ class PostgresStore(StoreCore):
     _CLASSIFY_SELECT = (
         "SELECT i.id, i.title, i.summary, i.categories, "
         "ARRAY(SELECT DISTINCT jsonb_array_elements_text(f.tags) FROM item_sources s "
-        " JOIN feeds f ON f.id = s.feed_id WHERE s.item_id = i.id) FROM items i ")
+        " JOIN feeds f ON f.id = s.feed_id WHERE s.item_id = i.id), i.url FROM items i ")
 
     @staticmethod
     def _to_classify(r: Sequence[Any]) -> ItemToClassify:
-        return ItemToClassify(r[0], r[1], r[2], tuple(r[3]), tuple(sorted(r[4] or ())))
+        return ItemToClassify(r[0], r[1], r[2], tuple(r[3]), tuple(sorted(r[4] or ())), r[5] or "")
 
     def _to_classify_rows(self, where: str, args: Sequence[Any]) -> list[ItemToClassify]:
         return [self._to_classify(r) for r in self.conn.execute(

@@ -386,7 +386,7 @@ class SQLiteStore(StoreCore):
     _CLASSIFY_SELECT = (
         "SELECT i.id, i.title, i.summary, i.categories, "
         "(SELECT group_concat(f.tags, '\x1f') FROM item_sources s JOIN feeds f ON f.id = s.feed_id "
-        " WHERE s.item_id = i.id) FROM items i ")
+        " WHERE s.item_id = i.id), i.url FROM items i ")
 
     @staticmethod
     def _to_classify(rows: Iterable[tuple]) -> list[ItemToClassify]:
@@ -402,7 +402,7 @@ class SQLiteStore(StoreCore):
                         feed_tags.update(loads(chunk))
             out.append(ItemToClassify(r[0], r[1], r[2],
                                       tuple(loads(r[3])) if r[3] != "[]" else (),
-                                      tuple(sorted(feed_tags))))
+                                      tuple(sorted(feed_tags)), r[5] or ""))
         return out
 
     def _to_classify_rows(self, where: str, args: Sequence[Any]) -> list[ItemToClassify]:
