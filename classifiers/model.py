@@ -185,6 +185,7 @@ class TagModel:
         regions: dict[str, tuple[str, ...]],
         heads: Heads,
         cues: dict[str, tuple[str, ...]] | None = None,
+        forms: dict[str, tuple[str, ...]] | None = None,
         rules: Rules,
         named_cols: np.ndarray,
         named: tuple[str, ...],
@@ -195,6 +196,7 @@ class TagModel:
         self.space = space
         self.regions = regions
         self.cues = cues or {}
+        self.forms = forms or {}
         self.heads = heads
         self.rules = rules
         self.named_cols = named_cols.astype(np.int64)
@@ -207,7 +209,7 @@ class TagModel:
         # the hash order on 20k items). `order[j]` is the space's column behind column j.
         order = np.argsort(space.idf, kind="stable")
         self._order = np.concatenate([order, [space.n_hashed]])
-        self._featurizer = Featurizer(space.cfg, regions, self.cues)
+        self._featurizer = Featurizer(space.cfg, regions, self.cues, self.forms)
         self._featurizer.bind(space, order)
         # idf is folded into the heads: a document's block is then scored from its sublinear
         # term counts alone (L = 1 + log tf), and one extra column (idf^2) gives the block's
@@ -323,11 +325,19 @@ class TagModel:
         return evidence(batch, self.tags, tuple(self.cues), self._featurizer.lexicon.regions,
                         self.rules.relationships)
 
+    def _forced(self, batch: Batch) -> np.ndarray:
+        """n x T: the doc's category, URL section or title label settles genre t."""
+        forced = np.zeros((batch.n, len(self.tags)), dtype=bool)
+        for k, tag in enumerate(self.forms):
+            if tag in self._tag_index:
+                forced[:, self._tag_index[tag]] = batch.form_hits[:, k]
+        return forced
+
     def _assign(self, probs: np.ndarray, named: np.ndarray, evidence: np.ndarray | None = None,
-                n_tokens: np.ndarray | None = None) -> np.ndarray:
+                n_tokens: np.ndarray | None = None, forced: np.ndarray | None = None) -> np.ndarray:
         """Boolean n x T label matrix from calibrated scores; `named[i, t]` says whether region
         tag t's names occur in document i (used to complete relationships); `evidence` and
-        `n_tokens` gate tags as Rules says."""
+        `n_tokens` gate tags as Rules says; `forced` genres win their group."""
         n, t = probs.shape
         if self.rules.single_label:
             out = np.zeros((n, t), dtype=bool)
@@ -348,13 +358,20 @@ class TagModel:
                 lenient = np.array([self.tags[i] not in self.rules.strict for i in idx])
                 fallback = np.where(lenient if lenient.any() else True, p, -1.0).argmax(axis=1)
                 best = np.where(passing.any(axis=1), np.where(passing, p, -1.0).argmax(axis=1), fallback)
+                if forced is not None:
+                    f = forced[:, idx]
+                    best = np.where(f.any(axis=1), f.argmax(axis=1), best)
                 out[:, idx] = False
                 out[np.arange(n), idx[best]] = True
         if too_short.any():
             for kind in ("cued", "relationship", "genre"):
-                out[np.ix_(too_short, self._kind_cols[kind])] = False
+                # (a genre that the item's section or title label settles is told all the same)
+                rows = too_short
+                if forced is not None and kind == "genre":
+                    rows = too_short & ~forced.any(axis=1)
+                out[np.ix_(rows, self._kind_cols[kind])] = False
                 # and their scores say so: an empty text is not 0.99 about anything
-                probs[np.ix_(too_short, self._kind_cols[kind])] = 0.0
+                probs[np.ix_(rows, self._kind_cols[kind])] = 0.0
         # A relationship implies its parts. When the relationship passes its threshold but a part
         # does not, the part is added if the document names that region at all (the relationship
         # head is the better judge of a two-sided story than a one-region head), and the
@@ -387,7 +404,9 @@ class TagModel:
         scored = self._score(batch)
         probs = self._calibrate(scored.decision)
         self._passage_probs(docs, probs)
-        labels = self._assign(probs, self._named_regions(batch), self._evidence(batch), batch.n_tokens)
+        forced = self._forced(batch)
+        labels = self._assign(probs, self._named_regions(batch), self._evidence(batch), batch.n_tokens,
+                              forced)
         tags = self.tags
         # Label sets repeat: each distinct one is built once, keyed by its packed bits.
         packed = np.packbits(labels, axis=1)
@@ -404,6 +423,10 @@ class TagModel:
         rows = probs.tolist()
         with _gc_paused():
             reasons = self._reasons(batch, scored, labels) if explain else [{} for _ in picked]
+            if explain:
+                for i, t in zip(*np.nonzero(forced & labels), strict=True):
+                    why = reasons[i].get(self.tags[t], ())
+                    reasons[i][self.tags[t]] = ("the item's section or title label says so", *why)[:5]
             return [
                 Prediction(lab, dict(zip(tags, row, strict=True)), why)
                 for lab, row, why in zip(picked, rows, reasons, strict=True)
@@ -551,6 +574,7 @@ class TagModel:
             "n_actor": self.space.n_actor,
             "regions": {k: list(v) for k, v in self.regions.items()},
             "cues": {k: list(v) for k, v in self.cues.items()},
+            "forms": {k: list(v) for k, v in self.forms.items()},
             "rules": {
                 "single_label": self.rules.single_label,
                 "relationships": {k: list(v) for k, v in self.rules.relationships.items()},
@@ -610,6 +634,7 @@ class TagModel:
             regions={k: tuple(v) for k, v in doc["regions"].items()},
             heads=heads,
             cues={k: tuple(v) for k, v in doc.get("cues", {}).items()},
+            forms={k: tuple(v) for k, v in doc.get("forms", {}).items()},
             rules=rules,
             named_cols=a["named_cols"],
             named=tuple(doc["named"]),

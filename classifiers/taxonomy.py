@@ -15,7 +15,7 @@ from typing import Any
 KINDS = ("region", "relationship", "theme", "genre")
 DEFAULT_TAXONOMY_PATH = Path(__file__).resolve().parents[1] / "config" / "taxonomy.toml"
 
-_TAG_KEYS = {"name", "kind", "description", "names", "parts", "cues", "min_precision"}
+_TAG_KEYS = {"name", "kind", "description", "names", "parts", "cues", "forms", "min_precision"}
 
 
 class TaxonomyError(ValueError):
@@ -37,6 +37,7 @@ class TagDef:
     names: tuple[str, ...] = ()
     parts: tuple[str, ...] = ()
     cues: tuple[str, ...] = ()
+    forms: tuple[str, ...] = ()
     min_precision: float | None = None
 
 
@@ -78,6 +79,11 @@ class Taxonomy:
     def cues(self) -> dict[str, tuple[str, ...]]:
         """Theme -> the terms that count as evidence for it (themes without cues are left out)."""
         return {t.name: t.cues for t in self.tags if t.cues}
+
+    @property
+    def forms(self) -> dict[str, tuple[str, ...]]:
+        """Genre -> the feed categories, URL sections and title labels that settle it."""
+        return {t.name: t.forms for t in self.tags if t.forms}
 
 
 def _describe(value: Any) -> str:
@@ -159,6 +165,11 @@ def parse_taxonomy(data: dict[str, Any], file: str = "<taxonomy>") -> Taxonomy:
                 if "*" in cue.rstrip("*") or cue.strip() == "*":
                     raise TaxonomyError(file, f"{where}.cues[{j}]", "a term, optionally ending in *",
                                         repr(cue))
+        forms: tuple[str, ...] = ()
+        if "forms" in raw:
+            if kind != "genre":
+                raise TaxonomyError(file, f"{where}.forms", "forms only on a genre tag", f"kind {kind!r}")
+            forms = _str_list(file, f"{where}.forms", raw["forms"])
         min_precision = raw.get("min_precision")
         if min_precision is not None and (
             isinstance(min_precision, bool) or not isinstance(min_precision, int | float)
@@ -173,7 +184,8 @@ def parse_taxonomy(data: dict[str, Any], file: str = "<taxonomy>") -> Taxonomy:
         if kind == "relationship" and len(parts) < 2:
             raise TaxonomyError(file, f"{where}.parts", "at least two region tags", _describe(list(parts)))
         tags.append(TagDef(name=name, kind=kind, description=description, names=names, parts=parts,
-                          cues=cues, min_precision=None if min_precision is None else float(min_precision)))
+                          cues=cues, forms=forms,
+                          min_precision=None if min_precision is None else float(min_precision)))
 
     # Parts are checked once every tag is known, so a relationship may precede its regions.
     by_name = {t.name: t for t in tags}

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -544,6 +544,8 @@ def train(
     single = all(len(set(ex.labels)) == 1 for ex in examples)
     regions = {t.name: t.names for t in taxonomy.regions} if taxonomy is not None else {}
     cues = {k: v for k, v in taxonomy.cues.items() if k in tags} if taxonomy is not None else {}
+    forms = ({k: v for k, v in taxonomy.forms.items() if k in tags}
+             if taxonomy is not None and exclusive else {})
     n = len(examples)
     T = len(tags)
     tag_index = {t: i for i, t in enumerate(tags)}
@@ -556,7 +558,9 @@ def train(
     # ---- features
     report("featurize", 0, n)
     fcfg = cfg.features
-    featurizer = Featurizer(fcfg, regions, cues)
+    if exclusive and not fcfg.form_features:
+        fcfg = replace(fcfg, form_features=True)  # a genre is learned: read the forms too
+    featurizer = Featurizer(fcfg, regions, cues, forms)
     batch = featurizer.batch(examples)
     space = fit_space(fcfg, batch, cfg.min_df)
     table = space.lookup()
@@ -772,6 +776,7 @@ def train(
         regions={k: tuple(v) for k, v in regions.items()},
         heads=heads,
         cues={k: tuple(v) for k, v in cues.items()},
+        forms={k: tuple(v) for k, v in forms.items()},
         rules=rules,
         named_cols=named_cols,
         named=tuple(named[c] for c in named_cols.tolist()),

@@ -90,7 +90,10 @@ def test_realfeeds_sanctions_and_diplomacy_counts_are_in_the_hundreds_not_tens_o
     # Before the evidence rule and the off-topic corpus: sanctions 18,333, diplomacy 35,855.
     assert counts["sanctions"] < 2_000
     assert counts["diplomacy"] < 6_000
-    assert 5 <= counts["russia-iran"] <= 40  # feedparser finds 12 entries naming both
+    # feedparser finds 12 entries naming both, of which one or two are about the two dealing
+    # with each other; the rest are lists of countries ("Russia, China and Iran").
+    assert 1 <= counts["russia-iran"] <= 6
+    assert all({"russia", "iran"} <= set(p) for p in pred if "russia-iran" in p)
     assert counts["russia"] >= 500
 
 
