@@ -142,10 +142,10 @@ def classify(ctx: Context, data: tuple[Path, ...], texts: tuple[str, ...],
 
 
 @click.command()
-@click.argument("item_id", type=int, required=False)
+@click.argument("item_id", type=click.IntRange(0, 2**63 - 1), required=False)
 @click.option("--add", "add", multiple=True, metavar="TAG", help="The item has this tag (repeatable).")
 @click.option("--remove", "remove", multiple=True, metavar="TAG", help="The item has not this tag.")
-@click.option("--suggest", "suggest_n", type=click.IntRange(min=1), metavar="N",
+@click.option("--suggest", "suggest_n", type=click.IntRange(1, 100_000), metavar="N",
               help="Show the N items the model is least sure of and ask about each.")
 @click.option("--tag", "focus", metavar="TAG", help="With --suggest: only this tag.")
 @pass_ctx
