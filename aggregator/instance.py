@@ -108,7 +108,7 @@ def read_toml(path: Path, instance: Instance | None = None) -> dict:
                 "create one with 'aggregator init DIR', or pass --home DIR or set "
                 "AGGREGATOR_HOME)", "no config/ there") from None
         raise ConfigError(
-            str(path), "", "the file to exist (create an instance with 'aggregator init DIR' "
+            shown, "", "the file to exist (create an instance with 'aggregator init DIR' "
             "or pass --home)", "no such file",
         ) from None
     except tomllib.TOMLDecodeError as e:
