@@ -65,8 +65,9 @@ class Param:
     """One option or argument of a command, defined once for click and for ``parse``.
 
     ``decls`` as click takes them: ``("--tag", "tags")`` is the option --tag stored as
-    ``tags``; ``("saved",)`` is an argument. ``kind`` is str, int, float or choice;
-    ``low``/``high`` make int and float a click IntRange/FloatRange.
+    ``tags``; ``("saved",)`` is an argument. ``kind`` is str, int, float, choice or flag
+    (an option without a value: False unless given); ``low``/``high`` make int and float a
+    click IntRange/FloatRange.
     """
 
     __slots__ = ("choices", "decls", "default", "dest", "flag", "help", "high", "kind",
@@ -82,7 +83,8 @@ class Param:
         names = [d for d in decls if not d.startswith("-")]
         self.dest = names[0] if names else decls[0].lstrip("-").replace("-", "_")
         self.kind, self.multiple, self.choices = kind, multiple, tuple(choices)
-        self.low, self.high, self.default = low, high, default
+        self.low, self.high = low, high
+        self.default = False if kind == "flag" else default
         # click's defaults: arguments are required, options are not.
         self.required = (self.flag is None) if required is None else required
         self.metavar, self.help, self.show_default = metavar, help, show_default
@@ -102,6 +104,8 @@ class Param:
             extra["metavar"] = self.metavar
         if self.flag is None:
             return click.argument(*self.decls, required=self.required, **extra)
+        if self.kind == "flag":
+            return click.option(*self.decls, is_flag=True, help=self.help)
         if self.default is not None:
             extra["default"] = self.default
         return click.option(*self.decls, multiple=self.multiple, help=self.help,
@@ -147,6 +151,12 @@ def parse(args: Sequence[str], params: Sequence[Param]) -> dict[str, Any] | None
         param = options.get(name)
         if param is None:  # -h, --help, --, -, short or unknown options: click's business
             return None
+        if param.kind == "flag":
+            if eq:  # click refuses a value for a flag
+                return None
+            values[param.dest] = True
+            given.add(param.dest)
+            continue
         if not eq:
             if i == len(args):
                 return None

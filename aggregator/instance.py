@@ -99,6 +99,12 @@ def read_toml(path: Path, instance: Instance | None = None) -> dict:
         with open(path, "rb") as f:
             return tomllib.load(f)
     except FileNotFoundError:
+        if instance is not None and not instance.config_dir.is_dir():
+            # Not an instance at all: say which directory was looked in, and how it was chosen.
+            raise ConfigError(
+                str(instance.home), "", "an instance (a directory holding config/ and var/; "
+                "create one with 'aggregator init DIR', or pass --home DIR or set "
+                "AGGREGATOR_HOME)", "no config/ there") from None
         raise ConfigError(
             shown, "", "the file to exist (create an instance with 'aggregator init DIR' "
             "or pass --home)", "no such file",

@@ -81,8 +81,14 @@ def models_dir(config: Config) -> Any:
     return config.instance.resolve(config.settings.classifier.models_dir)
 
 
+FIRST_TRAINING = "training the default model from the starter corpus (first use, about 10 s)..."
+
+
 def load_classifier(config: Config, *, train_if_missing: bool = True,
-                    progress: Progress | None = None) -> Classifier:
+                    progress: Progress | None = None,
+                    notice: Callable[[str], None] | None = None) -> Classifier:
+    """The current model; trained from the starter corpus at first use, which takes a while:
+    ``notice`` (the CLI prints it on stderr) is told before."""
     from classifiers.model_store import load_current
 
     directory = models_dir(config)
@@ -94,6 +100,8 @@ def load_classifier(config: Config, *, train_if_missing: bool = True,
     if model is None:
         if not train_if_missing:
             raise ModelError(f"no model in {directory}: train one with 'aggregator train'")
+        if notice is not None:
+            notice(FIRST_TRAINING)
         model = train_default(config, progress=progress).model
     return Classifier(model)
 
@@ -116,7 +124,14 @@ def train_default(config: Config, *, extra: Sequence[Any] = (), use_starter: boo
 
     examples: list[Any] = list(starter_examples()) if use_starter else []
     for path in [*config.settings.classifier.extra_data, *extra]:
-        examples += read_jsonl(config.instance.resolve(str(path)))
+        try:
+            examples += read_jsonl(config.instance.resolve(str(path)))
+        except UnicodeDecodeError as e:
+            raise UsageError(f"training data: {path}: not UTF-8 text (byte {e.start})") from None
+        except OSError as e:
+            raise UsageError(f"training data: {path}: {e.strerror or e}") from None
+        except ValueError as e:  # classifiers.train.DataError names the file and line
+            raise UsageError(f"training data: {e}") from None
     if use_labels and store is not None:
         examples += user_label_examples(store)
     if not examples:
@@ -229,7 +244,8 @@ def fetch_pass(config: Config, store: Store, *, names: Sequence[str] = (),
                classifier: Classifier | None = None, classify: bool = True,
                progress: Progress | None = None, rand: random.Random | None = None,
                limit: int | None = None, stop: threading.Event | None = None,
-               events: EventSink | None = None, claim_owner: str | None = None) -> PassSummary:
+               events: EventSink | None = None, claim_owner: str | None = None,
+               notice: Callable[[str], None] | None = None) -> PassSummary:
     """One pass: fetch due (or named, or all) feeds, store what is new, tag it.
 
     ``stop`` (set by the daemon on SIGTERM) ends the pass early: fetches under way get
@@ -253,9 +269,13 @@ def fetch_pass(config: Config, store: Store, *, names: Sequence[str] = (),
                                        rand or random.Random(), stop, bound, events))
     tags = 0
     if classify and not (stop and stop.is_set()) and store.items_to_classify(1):
-        classifier = classifier or load_classifier(config, progress=progress)
+        classifier = classifier or load_classifier(config, progress=progress, notice=notice)
         tags = classify_pending(store, classifier, batch_size=config.settings.classifier.batch_size,
                                 progress=progress)
+    from aggregator.timeutil import to_iso
+
+    # Any pass counts for `status`, the CLI's as the daemon's.
+    store.set_meta("last_pass", to_iso(now()))
     return replace(summary, tags_assigned=summary.tags_assigned + tags, started_at=started,
                    finished_at=now())
 

@@ -17,7 +17,10 @@ def parse_duration(text: str) -> timedelta:
     m = _DURATION.match(text) if isinstance(text, str) else None
     if not m:
         raise ValueError(f"expected a duration like '90s', '30m', '2h', '7d' or '2w', found {text!r}")
-    return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+    try:
+        return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+    except OverflowError:
+        raise ValueError(f"a duration of at most 999999999 days, found {text!r}") from None
 
 
 def format_duration(delta: timedelta) -> str:
@@ -31,9 +34,14 @@ def format_duration(delta: timedelta) -> str:
 def parse_when(text: str, now: datetime) -> datetime:
     """A point in time: relative ('24h', '7d' ago) or an ISO date/datetime (UTC if naive)."""
     try:
-        return now - parse_duration(text)
+        delta = parse_duration(text)
     except ValueError:
         pass
+    else:
+        try:
+            return now - delta
+        except OverflowError:
+            raise ValueError(f"a time after the year 1, found {text!r} ago") from None
     try:
         if len(text.strip()) == 10:
             d = date.fromisoformat(text.strip())

@@ -65,6 +65,46 @@ def use_version(models_dir: str | Path, version: str) -> None:
     os.replace(tmp, models_dir / CURRENT)
 
 
+def _expect(doc: dict, key: str, kind: type, what: str) -> None:
+    value = doc.get(key)
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise ModelStoreError(f"{MODEL_JSON}: {key}: expected {what}, found "
+                              f"{type(value).__name__ if key in doc else 'nothing'}")
+
+
+def check_model(path: str | Path) -> TagModel:
+    """The model saved at ``path``, loaded and tried on one text; ModelStoreError saying
+    what is wrong when it is truncated, wrongly typed or does not fit its arrays."""
+    import json
+
+    path = Path(path)
+    try:
+        doc = json.loads((path / MODEL_JSON).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        reason = getattr(e, "strerror", None) or e
+        raise ModelStoreError(f"{MODEL_JSON}: cannot read it: {reason}") from None
+    except json.JSONDecodeError as e:
+        raise ModelStoreError(f"{MODEL_JSON}: not valid JSON (truncated?): {e.msg} (line "
+                              f"{e.lineno}, column {e.colno})") from None
+    if not isinstance(doc, dict):
+        raise ModelStoreError(f"{MODEL_JSON}: expected a JSON object, found {type(doc).__name__}")
+    for key, kind, what in [("version", str, "a string"), ("tags", list, "a list of tags"),
+                            ("meta", dict, "an object"), ("feature_config", dict, "an object"),
+                            ("n_actor", int, "an integer"), ("rules", dict, "an object"),
+                            ("regions", dict, "an object"), ("named", list, "a list")]:
+        _expect(doc, key, kind, what)
+    if not doc["tags"] or not all(isinstance(t, str) for t in doc["tags"]):
+        raise ModelStoreError(f"{MODEL_JSON}: tags: expected a non-empty list of strings")
+    try:
+        from classifiers.model import Doc
+
+        model = TagModel.load(path)
+        model.predict([Doc(id="check", title="check", text="a text to check the model with")])
+    except Exception as e:  # whatever a damaged file makes numpy or the loader raise
+        raise ModelStoreError(f"cannot use it: {type(e).__name__}: {e}") from None
+    return model
+
+
 def load_current(models_dir: str | Path) -> TagModel | None:
     """The current model, or None when no version is current."""
     version = current_version(models_dir)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -115,8 +116,15 @@ def test_demo_runs_offline_and_writes_a_digest_preview(instance_with_model: Path
     assert "russia-iran" in html and "<script" not in html
     assert preview.with_suffix(".txt").read_text().strip()
     # The table lists the Russia–Iran pieces first.
-    lines = [ln for ln in proc.stdout.splitlines() if "│" in ln and "russia-iran" in ln]
-    assert lines
+    rows = [ln.split() for ln in proc.stdout.splitlines()
+            if re.match(r"\s*\d+\s+\d{4}-\d\d-\d\d\s", ln)]
+    assert len(rows) >= 30
+    env = {**os.environ, "AGGREGATOR_DATABASE_URL":
+           f"sqlite:///{instance_with_model / 'var' / 'demo' / 'aggregator.db'}"}
+    first = subprocess.run([sys.executable, "-m", "aggregator", "--home", str(instance_with_model),
+                            "show", rows[0][0], "--format", "json"],
+                           capture_output=True, text=True, env=env)
+    assert "russia-iran" in [t["tag"] for t in json.loads(first.stdout)["tags"]]
     assert (instance_with_model / "var" / "demo" / "aggregator.db").exists()
 
 

@@ -11,13 +11,21 @@ from aggregator.commands.common import Context, handle_errors, pass_ctx, progres
 
 
 @click.command()
-@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("directory", type=click.Path(file_okay=False))
 @handle_errors
-def init(directory: Path) -> None:
+def init(directory: str) -> None:
     """Create a new instance with commented default config files."""
     from aggregator.config import init_instance
+    from aggregator.errors import UsageError
 
-    written = init_instance(directory)
+    if not directory.strip():
+        raise UsageError("init: give the directory to create, e.g. 'aggregator init ~/desk'")
+    try:
+        written = init_instance(Path(directory).expanduser())
+    except OSError as e:  # /proc/x, a path under a plain file, no permission, a full disk
+        where = e.filename or directory
+        raise UsageError(f"cannot create the instance {directory}: {where}: "
+                         f"{e.strerror or e}") from None
     for path in written:
         click.echo(f"wrote {path}")
     click.echo(f"instance ready: aggregator --home {directory} fetch")
@@ -40,7 +48,8 @@ def fetch(ctx: Context, names: tuple[str, ...], all_feeds: bool) -> None:
     store = ctx.store(config.database_url)
     report, stop = progress_reporter()
     try:
-        summary = fetch_pass(config, store, names=names, all_feeds=all_feeds, progress=report)
+        summary = fetch_pass(config, store, names=names, all_feeds=all_feeds, progress=report,
+                             notice=lambda text: click.echo(text, err=True))
     finally:
         stop()
         store.close()

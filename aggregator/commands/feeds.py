@@ -86,7 +86,7 @@ def status(ctx: Context, names: tuple[str, ...], fmt: str | None) -> None:
     finally:
         if store:
             store.close()
-    _emit(rows, fmt, ["feed", "state", "last success", "last error*", "failures", "next due",
+    _emit(rows, fmt, ["feed", "state~", "last success~", "last error*", "failures", "next due~",
                       "new/day"],
           lambda r: [r["feed"], r["state_text"], _when(r["last_success"]),
                      r["last_error"] or "", str(r["consecutive_failures"]),

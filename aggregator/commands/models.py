@@ -57,7 +57,8 @@ def train(ctx: Context, data: tuple[Path, ...], no_starter: bool, no_labels: boo
     store = None if no_labels else ctx.store(config.database_url)
     report, stop = progress_reporter()
     try:
-        result = train_default(config, extra=data, use_starter=not no_starter,
+        # Absolute: click checked them from the current directory, not from the instance.
+        result = train_default(config, extra=[p.resolve() for p in data], use_starter=not no_starter,
                                use_labels=not no_labels, out=out, progress=report, store=store)
     finally:
         stop()
@@ -101,8 +102,8 @@ def evaluate(ctx: Context, data: tuple[Path, ...], model_path: Path | None, fmt:
     """Score a model on held-out labelled data."""
     from classifiers.evaluate import evaluate as run
 
-    model = _load_model(ctx, model_path)
-    result = run(model, _read_data(data))
+    rows = _read_data(data)  # a bad file is reported before any model is loaded
+    result = run(_load_model(ctx, model_path), rows)
     fmt = fmt or ("table" if sys.stdout.isatty() else "json")
     if fmt == "json":
         click.echo(json.dumps(result, indent=2))
@@ -131,9 +132,9 @@ def classify(ctx: Context, data: tuple[Path, ...], texts: tuple[str, ...],
 
     if not data and not texts:
         raise UsageError("give --data FILE.jsonl or --text TEXT")
-    model = _load_model(ctx, model_path)
     docs: list[Any] = [Doc(id=f"text-{n + 1}", title="", text=t) for n, t in enumerate(texts)]
     docs += [r.doc for r in _read_data(data, labelled=False)] if data else []
+    model = _load_model(ctx, model_path)
     for start in range(0, len(docs), 2000):
         batch = docs[start:start + 2000]
         for doc, p in zip(batch, model.predict(batch), strict=True):
@@ -145,10 +146,10 @@ def classify(ctx: Context, data: tuple[Path, ...], texts: tuple[str, ...],
 
 
 @click.command()
-@click.argument("item_id", type=int, required=False)
+@click.argument("item_id", type=click.IntRange(0, 2**63 - 1), required=False)
 @click.option("--add", "add", multiple=True, metavar="TAG", help="The item has this tag (repeatable).")
 @click.option("--remove", "remove", multiple=True, metavar="TAG", help="The item has not this tag.")
-@click.option("--suggest", "suggest_n", type=click.IntRange(min=1), metavar="N",
+@click.option("--suggest", "suggest_n", type=click.IntRange(1, 100_000), metavar="N",
               help="Show the N items the model is least sure of and ask about each.")
 @click.option("--tag", "focus", metavar="TAG", help="With --suggest: only this tag.")
 @pass_ctx
@@ -166,7 +167,8 @@ def label(ctx: Context, item_id: int | None, add: tuple[str, ...], remove: tuple
         if suggest_n:
             if focus:
                 check_tags([focus], known)
-            candidates = uncertain_items(store, load_classifier(config), suggest_n, focus)
+            classifier = load_classifier(config, notice=lambda text: click.echo(text, err=True))
+            candidates = uncertain_items(store, classifier, suggest_n, focus)
             if not candidates:
                 click.echo("nothing to ask about: no model-tagged items yet", err=True)
                 sys.exit(1)
@@ -208,7 +210,8 @@ def reclassify(ctx: Context, since: str | None) -> None:
     store = ctx.store(config.database_url)
     report, stop = progress_reporter()
     try:
-        classifier = load_classifier(config, progress=report)
+        classifier = load_classifier(config, progress=report,
+                                     notice=lambda text: click.echo(text, err=True))
         written = run(store, classifier, since=start,
                       batch_size=config.settings.classifier.batch_size, progress=report)
     finally:
@@ -240,13 +243,24 @@ def models_list(ctx: Context) -> None:
         click.echo(f"no models in {directory}: train one with 'aggregator train'", err=True)
         sys.exit(1)
     for version in versions:
-        meta = _json.loads((directory / version / MODEL_JSON).read_text()).get("meta", {})
-        cv = meta.get("cv", {})
-        scores = (f"CV micro F1 {cv['micro_f1']:.3f}, macro F1 {cv.get('macro_f1', 0):.3f}"
-                  if isinstance(cv, dict) and cv.get("micro_f1") is not None else "")
         mark = "*" if version == current else " "
-        click.echo(f"{mark} {version}  {meta.get('train_size', '?')} examples  "
-                   f"{len(meta.get('tags', []))} tags  {scores}")
+        try:
+            doc = _json.loads((directory / version / MODEL_JSON).read_text(encoding="utf-8"))
+            meta = doc.get("meta", {}) if isinstance(doc, dict) else None
+            if not isinstance(meta, dict):
+                raise ValueError("no metadata object")
+            cv = meta.get("cv", {})
+            scores = (f"CV micro F1 {cv['micro_f1']:.3f}, macro F1 {cv.get('macro_f1', 0):.3f}"
+                      if isinstance(cv, dict) and isinstance(cv.get("micro_f1"), (int, float))
+                      else "")
+            tags = meta.get("tags", [])
+            click.echo(f"{mark} {version}  {meta.get('train_size', '?')} examples  "
+                       f"{len(tags) if isinstance(tags, list) else '?'} tags  {scores}")
+        except (OSError, ValueError) as e:  # a damaged model is listed, not a crash
+            click.echo(f"{mark} {version}  unreadable {MODEL_JSON}: {e}")
+    if current is not None and current not in versions:
+        click.echo(f"current points at {current!r}, which is not a saved model: "
+                   "pick one with 'aggregator models use VERSION'", err=True)
 
 
 @models.command("use")
@@ -264,5 +278,12 @@ def models_use(ctx: Context, version: str) -> None:
         from aggregator.errors import suggest
 
         raise UsageError(f"no model version {version!r}{suggest(version, known)}")
+    from aggregator.errors import ModelError
+    from classifiers.model_store import ModelStoreError, check_model
+
+    try:
+        check_model(directory / version)
+    except ModelStoreError as e:
+        raise ModelError(f"model {version} not made current: {e}") from None
     use_version(directory, version)
     click.echo(f"current model: {version}")

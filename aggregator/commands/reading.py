@@ -23,11 +23,11 @@ if TYPE_CHECKING:
     from aggregator.types import Feed
     from aggregator.views import FeedConfig, FeedState
 
+# Ids and counts are 64-bit integers in the database: a larger number is a usage error.
+MAX_ID = 2**63 - 1
 FORMATS = ["table", "jsonl", "json", "csv", "urls"]
 FIELDS = ["id", "title", "url", "feed", "published", "summary", "categories", "tags", "updated",
           "enclosures"]
-# CSV columns are read by position: the fields added later come only when named.
-CSV_FIELDS = FIELDS[:8]
 
 QUERY = [
     Param("saved", required=False, metavar="[SAVED]"),
@@ -43,16 +43,22 @@ QUERY = [
     Param("--until", metavar="WHEN", help="Published before (same forms as --since)."),
     Param("--search", metavar="TEXT",
           help='Full text over title and text (FTS5: "a phrase", OR, NOT, prefix*).'),
-    Param("--limit", kind="int", low=0, help="At most this many items; 0 for all. [default: 50]"),
+    Param("--limit", kind="int", low=0, high=MAX_ID,
+          help="At most this many items; 0 for all. [default: 50]"),
     Param("--sort", kind="choice", choices=["date", "score"], help="Newest first, or best score first."),
     Param("--format", "fmt", kind="choice", choices=FORMATS,
           help="Default: table on a terminal, jsonl when piped."),
-    Param("--fields", metavar="F,F", help=f"Columns to print, of: {','.join(FIELDS)}."),
+    Param("--fields", metavar="F,F",
+          help=f"Columns to print, of: {','.join(FIELDS)}. Default: all, but a table shows "
+               "id, date, feed, title and the top tags."),
+    Param("--csv-raw", kind="flag",
+          help="With --format csv: cells as stored, without the leading ' that keeps a "
+               "spreadsheet from running a cell starting with = + - @ as a formula."),
     Param("--save", metavar="NAME", help="Save these filters as NAME in config/queries.toml."),
 ]
 
 SHOW = [
-    Param("item_id", kind="int"),
+    Param("item_id", kind="int", low=0, high=MAX_ID),
     Param("--format", "fmt", kind="choice", choices=["text", "json"],
           help="Default: text on a terminal, json when piped."),
 ]
@@ -92,9 +98,10 @@ def _known_tags(ctx: Context, store: Any) -> list[str]:
 
 
 def _explain_empty(ctx: Context, store: Any, tags: list[str], feeds: list[str]) -> None:
-    """Nothing matched: a misspelt tag or feed is a usage error, not an empty answer.
+    """A misspelt tag or feed is a usage error, not an empty answer.
 
-    Checked only when nothing matched, so a successful query never pays for it."""
+    Checked when nothing matched (and for --any-tag and --not-tag always), so a plain
+    successful query never pays for it."""
     from aggregator.errors import suggest
 
     if tags:
@@ -118,7 +125,7 @@ def story_requested() -> bool:
 
 
 def run_query(ctx: Context, saved: str | None, save: str | None, fmt: str | None,
-              fields: str | None, **options: Any) -> None:
+              fields: str | None, csv_raw: bool = False, **options: Any) -> None:
     """Print tagged items, newest first. Exit 1 when nothing matches.
 
     Filters combine with AND. SAVED runs a query saved with --save; options given beside
@@ -137,6 +144,9 @@ def run_query(ctx: Context, saved: str | None, save: str | None, fmt: str | None
     if saved:
         given = {**saved_queries.load(ctx.instance, saved), **given}
     limit = given.get("limit", 50)
+    min_score = given.get("min_score")
+    if min_score is not None and not 0 <= min_score <= 1:  # NaN: click's FloatRange lets it by
+        raise UsageError(f"--min-score: expected a number from 0 to 1, found {min_score}")
     q = ItemQuery(
         tags=tuple(given.get("tags", ())), any_tags=tuple(given.get("any_tags", ())),
         not_tags=tuple(given.get("not_tags", ())), min_score=given.get("min_score"),
@@ -153,18 +163,23 @@ def run_query(ctx: Context, saved: str | None, save: str | None, fmt: str | None
             stories = {item.id: s for item, s in rows}
         else:
             items = store.query_items(q)
+        if items and (q.any_tags or q.not_tags):
+            # A misspelt --not-tag excludes nothing and a misspelt --any-tag adds nothing, so
+            # the answer looks right: check them even when something matched.
+            _explain_empty(ctx, store, [*q.any_tags, *q.not_tags], [])
         if not items:
             _explain_empty(ctx, store, [*q.tags, *q.any_tags, *q.not_tags], list(q.feeds))
     finally:
         store.close()
     fmt = fmt or ("table" if sys.stdout.isatty() else "jsonl")
-    _print(items, fmt, chosen, stories)
+    _print(items, fmt, chosen, stories, csv_raw)
     sys.exit(0 if items else 1)
 
 
-def _fields(spec: str | None) -> list[str]:
+def _fields(spec: str | None) -> list[str] | None:
+    """The fields asked for; None for the default (all, or a table's few)."""
     if not spec:
-        return FIELDS
+        return None
     chosen = [f.strip() for f in spec.split(",") if f.strip()]
     for f in chosen:
         if f not in FIELDS:
@@ -175,19 +190,22 @@ def _fields(spec: str | None) -> list[str]:
     return chosen
 
 
-def _print(items: list[Any], fmt: str, fields: list[str],
-           stories: dict[int, Any] | None = None) -> None:
+def _print(items: list[Any], fmt: str, fields: list[str] | None,
+           stories: dict[int, Any] | None = None, csv_raw: bool = False) -> None:
     from aggregator import output
 
     out = sys.stdout
+    every = output.ALL_FIELDS if fields is None else fields
     if fmt == "jsonl":
-        output.write_jsonl(items, out, fields, stories)
+        output.write_jsonl(items, out, every, stories)
     elif fmt == "json":
-        output.write_json(items, out, fields, stories)
+        output.write_json(items, out, every, stories)
     elif fmt == "csv":
-        output.write_csv(items, out, CSV_FIELDS if fields is FIELDS else fields, stories)
+        output.write_csv(items, out, every, stories, raw=csv_raw)
     elif fmt == "urls":
-        out.writelines(f"{i.url}\n" for i in items if i.url)
+        from aggregator.safe_text import http_url
+
+        out.writelines(f"{url}\n" for i in items if (url := http_url(i.url)))
     else:
         output.print_table(items, fields=fields, stories=stories)
 
@@ -238,7 +256,7 @@ def run_feeds_list(ctx: Context, fmt: str | None) -> None:
     declared = read_feeds(ctx.instance)
     stored = feed_states(ctx)
     rows = [list_row(f, stored.get(f.name)) for f in declared]
-    emit_rows(rows, fmt, ["name", "url*", "tags", "interval", "state"],
+    emit_rows(rows, fmt, ["name", "url*", "tags", "interval", "state~"],
           lambda r: [r["name"], r["url"], " ".join(r["tags"]), r["interval"] or "default",
                      state_text(stored.get(r["name"]))])
 
@@ -274,28 +292,68 @@ def emit_rows(rows: list[dict[str, Any]], fmt: str | None, headers: list[str],
               cells: Callable[[dict[str, Any]], list[str]]) -> None:
     """JSON lines when piped (or asked), a rich table on a terminal.
 
-    Headers marked '*' take the width that is left and wrap; the others never wrap, so
-    names and dates stay whole and greppable.
+    The table fits the terminal: headers marked '*' take the width that is left and wrap
+    (a URL, an error); headers marked '~' (a state with its reason, a date) are cut with an
+    ellipsis to the width that is left; the others never wrap, so names and dates stay
+    whole and greppable. Text from feeds and servers is printed as text: no markup, no
+    escape sequences.
     """
     fmt = fmt or ("table" if sys.stdout.isatty() else "jsonl")
     if fmt == "jsonl":
-        import json
+        from aggregator.safe_text import json_line
 
-        sys.stdout.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        sys.stdout.writelines(json_line(r) for r in rows)
         return
+    from rich import box
+    from rich.cells import cell_len
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(header_style="bold", expand=False)
-    for header in headers:
-        if header.endswith("*"):
-            table.add_column(header[:-1], overflow="fold", ratio=1)
+    from aggregator.safe_text import clean
+
+    body = [[clean(" ".join(c.split())) for c in cells(r)] for r in rows]
+    names = [h.rstrip("*~") for h in headers]
+    natural = [max([cell_len(n), *(cell_len(row[i]) for row in body)])
+               for i, n in enumerate(names)]
+    console = Console()
+    # A space of padding after each column and a space of rule between them; no edges.
+    flexible = [i for i, h in enumerate(headers) if h.endswith(("*", "~"))]
+    left = console.width - (2 * len(headers) - 1) - sum(
+        w for i, w in enumerate(natural) if i not in flexible)
+    # Too wide: each flexible column keeps a minimum (16 for a folding one, 11 for a cut
+    # one: a date); what is left goes to the folding ones first (a URL shown whole), then
+    # to the cut ones in proportion to what they lack.
+    limit = {i: min(natural[i], 16 if headers[i].endswith("*") else 11) for i in flexible}
+    if sum(limit.values()) > left:  # a narrow terminal: the minimums shrink too
+        total = sum(limit.values())
+        limit = {i: max(4, left * w // total) for i, w in limit.items()}
+    spare = max(0, left - sum(limit.values()))
+    for mark in ("*", "~"):
+        group = [i for i in flexible if headers[i].endswith(mark)]
+        lack = sum(natural[i] - limit[i] for i in group)
+        if lack <= spare:
+            given = {i: natural[i] - limit[i] for i in group}
         else:
-            table.add_column(header, no_wrap=True)
-    for r in rows:
-        table.add_row(*cells(r))
-    Console().print(table)
-
+            given = {i: spare * (natural[i] - limit[i]) // lack for i in group}
+            for i in sorted(group, key=lambda i: natural[i] - limit[i]):  # what rounding left
+                if sum(given.values()) < spare and given[i] < natural[i] - limit[i]:
+                    given[i] += 1
+        for i, extra in given.items():
+            limit[i] += extra
+        spare -= sum(given.values())
+    table = Table(header_style="bold", expand=False, box=box.SIMPLE_HEAD, show_edge=False,
+                  padding=(0, 1, 0, 0))
+    for i, (header, name) in enumerate(zip(headers, names, strict=True)):
+        if header.endswith("*"):
+            table.add_column(name, overflow="fold", max_width=limit[i])
+        elif header.endswith("~"):
+            table.add_column(name, no_wrap=True, overflow="ellipsis", max_width=limit[i])
+        else:
+            table.add_column(name, no_wrap=True)
+    for row in body:
+        table.add_row(*(Text(c) for c in row))
+    console.print(table)
 
 
 def open_existing_store(ctx: Context) -> Store | None:

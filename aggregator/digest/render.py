@@ -1,6 +1,7 @@
 """A digest as HTML and plain text, from Jinja2 templates the user can override.
 
-Everything from feeds is escaped (autoescape), excerpts are plain text (any markup a feed
+Everything from feeds is escaped (autoescape) and cleaned of control characters and
+terminal escape sequences (every printed value, in both parts), excerpts are plain text (any markup a feed
 slipped into a summary is stripped with nh3 first), and only http(s) links are made
 clickable, so no markup or script from a feed reaches the mail. The HTML is a table layout
 with inline CSS and no remote images, which is what mail clients render alike. Templates in
@@ -18,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+from aggregator.safe_text import clean
 from aggregator.views import ItemView
 
 SHIPPED_TEMPLATES = Path(__file__).parent / "templates"
@@ -81,8 +83,15 @@ def group_by_tag(items: Sequence[ItemView], tags: Sequence[str] | None = None,
 
 
 def one_line(text: str) -> str:
-    """Whitespace folded to single spaces: no CR/LF survives (titles, header values)."""
-    return _SPACE.sub(" ", text).strip()
+    """Whitespace folded to single spaces: no CR/LF survives (titles, header values), nor
+    any other control character or escape sequence."""
+    return _SPACE.sub(" ", clean(text)).strip()
+
+
+def _printable(value: Any) -> Any:
+    """Every value a template prints, cleaned of control characters and escape sequences
+    (items stored before normalization stripped them); markup the template built is left."""
+    return clean(value) if type(value) is str else value
 
 
 def excerpt(text: str, limit: int = 240) -> str:
@@ -157,7 +166,7 @@ def _environment(override_dir: Path | None) -> Any:
     loaders.append(jinja2.FileSystemLoader(str(SHIPPED_TEMPLATES)))
     env = jinja2.Environment(loader=jinja2.ChoiceLoader(loaders),
                              autoescape=jinja2.select_autoescape(["html"]),
-                             trim_blocks=True, lstrip_blocks=True)
+                             trim_blocks=True, lstrip_blocks=True, finalize=_printable)
     env.filters["excerpt"] = excerpt
     env.filters["date"] = format_date
     env.filters["one_line"] = one_line

@@ -89,8 +89,9 @@ class SQLiteStore(StoreCore):
             self.conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             self.conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
             self._migrate()
-        except sqlite3.Error as e:
-            raise StoreError(f"cannot open the database {self.path}: {e}") from None
+        except (sqlite3.Error, OSError) as e:  # OSError: a directory it cannot create
+            reason = e.strerror if isinstance(e, OSError) and e.strerror else e
+            raise StoreError(f"cannot open the database {self.path}: {reason}") from None
 
     def _wal(self, timeout: float) -> None:
         # Turning a new file to WAL takes an exclusive lock, and SQLite does not wait for it:
