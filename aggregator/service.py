@@ -115,8 +115,12 @@ class TrainResult:
 
 def train_default(config: Config, *, extra: Sequence[Any] = (), use_starter: bool = True,
                   use_labels: bool = True, out: Any = None,
-                  progress: Progress | None = None, store: Store | None = None) -> TrainResult:
-    """Train from the starter corpus, extra JSONL files and the users' labels; save it."""
+                  progress: Progress | None = None, store: Store | None = None,
+                  background: int = 0) -> TrainResult:
+    """Train from the starter corpus, extra JSONL files and the users' labels; save it.
+
+    `background`: up to that many of the instance's stored items (the last 90 days) join the
+    fits as sure negatives of every tag whose evidence they lack (classifiers.train.train)."""
     from pathlib import Path
 
     from classifiers.model_store import save_version
@@ -138,12 +142,28 @@ def train_default(config: Config, *, extra: Sequence[Any] = (), use_starter: boo
         raise UsageError("no training data: give --data FILE.jsonl or drop --no-starter")
     # With the starter corpus, its own CV-chosen settings; any other corpus, the general ones.
     model = train(examples, config.taxonomy if use_starter else None, progress=progress,
-                  config=STARTER_CONFIG if use_starter else None)
+                  config=STARTER_CONFIG if use_starter else None,
+                  background=background_docs(store, background) if store is not None else ())
     if out is not None:
         model.save(Path(out))
         return TrainResult(model, Path(out), len(examples))
     path = save_version(model, models_dir(config), make_current=True)
     return TrainResult(model, path, len(examples))
+
+
+def background_docs(store: Store, limit: int, days: int = 90) -> list[Any]:
+    """Up to `limit` stored items of the last `days`, as documents to train beside."""
+    from classifiers.model import Doc
+
+    docs: list[Any] = []
+    if limit <= 0:
+        return docs
+    for batch in store.items_for_reclassify(utcnow() - timedelta(days=days), 1000):
+        docs += [Doc(id=f"item-{i.id}", title=i.title, text=i.text, categories=i.categories,
+                     feed_tags=i.feed_tags, url=i.url) for i in batch]
+        if len(docs) >= limit:
+            break
+    return docs[:limit]
 
 
 def user_label_examples(store: Store) -> list[Any]:

@@ -4,6 +4,8 @@
     .venv/bin/python -m bench.bench_tags --only dev       # one of dev|agnews|realfeeds|probes|reuters|agacc
     .venv/bin/python -m bench.bench_tags --show 20        # + 20 random tagged real items per theme, to read
     .venv/bin/python -m bench.bench_tags --json out.json
+    .venv/bin/python -m bench.bench_tags --only dev --background 3000   # + ours retrained beside
+                                                   # 3,000 real items, as `train --background` does
 
 Contenders, trained on the same data (the starter corpus, negatives included):
 - ours: the default model (classifiers.train.STARTER_CONFIG, the taxonomy's cues and evidence rule);
@@ -243,6 +245,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--show", type=int, default=0, help="print N random tagged real items per theme")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--model", type=Path, help="evaluate this saved model instead of training the default")
+    ap.add_argument("--background", type=int, default=0, metavar="N",
+                    help="also train 'ours+bg' beside N random realfeeds items outside the dev set")
     args = ap.parse_args(argv)
     report: dict[str, Any] = {}
     def want(section: str) -> bool:
@@ -259,6 +263,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         contenders: dict[str, Any] = {"ours": model, "cues": cues}
         if any(want(s) for s in ("dev", "agnews")):
             contenders["svm"] = SvmBaseline(examples)
+        if args.background and realfeeds.available():
+            dev_ids = {d.id for d, _ in dev_set()}
+            pool = [r for r in realfeeds.load() if r["id"] not in dev_ids]
+            bg = [doc_of(r) for r in random.Random(1).sample(pool, args.background)]
+            contenders["ours+bg"] = train(examples, taxonomy, config=STARTER_CONFIG, background=bg)
     if want("probes"):
         section_probes(model, report)
     if want("dev"):

@@ -37,7 +37,7 @@ from classifiers.features import (
     meta_col,
     meta_tokens,
 )
-from classifiers.model import Example, Heads, Rules, TagModel, evidence
+from classifiers.model import Doc, Example, Heads, Rules, TagModel, evidence
 from classifiers.taxonomy import Taxonomy
 
 Progress = Callable[[str, int, int], None]
@@ -395,6 +395,9 @@ class _Shared:
     actor_cols: np.ndarray
     holdout: bool
     cfg: TrainConfig
+    # Background rows (X's rows after the labelled ones): for each tag, which of them are
+    # sure negatives (they carry none of its evidence), used in every fit, never scored.
+    bg_known: np.ndarray | None = None
 
 
 _SHARED: _Shared | None = None
@@ -407,6 +410,14 @@ def _fit_tag(t: int) -> _Task:
     y = sh.Y[:, t]
     n = len(y)
     oof = np.full(n, np.nan)
+    # Background rows that are sure negatives for this tag join every fit (and its NB counts).
+    bg = (n + np.flatnonzero(sh.bg_known[:, t])) if sh.bg_known is not None else np.zeros(0, np.int64)
+    col_all = sh.col_all
+    y_rows = y  # y by row of X
+    if len(bg):
+        col_all = col_all + np.asarray(sh.X[bg].sum(axis=0, dtype=np.float64)).ravel()
+        y_rows = np.zeros(sh.X.shape[0], dtype=bool)
+        y_rows[:n] = y
 
     def ratio(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
         r = _nb_ratio(pos, neg, cfg.nb_alpha)
@@ -425,9 +436,12 @@ def _fit_tag(t: int) -> _Task:
             pos_held = np.asarray(X_held.T @ y[held].astype(np.float64)).ravel()
             all_held = np.asarray(X_held.sum(axis=0, dtype=np.float64)).ravel()
             pos = sh.col_pos[:, t] - pos_held
-            neg = (sh.col_all - all_held) - pos
+            neg = (col_all - all_held) - pos
             r = ratio(pos, neg)
-            y_tr = y[tr_idx]
+            if len(bg):
+                tr_idx = np.concatenate([tr_idx, bg])
+                X_tr = None
+            y_tr = y_rows[tr_idx]
             rows, weights = fit_sample(y_tr, cfg.fit_sample, cfg.seed + t)
             if X_tr is None:
                 w, b = _fit_one(sh.X[tr_idx[rows]], y_tr[rows], r, cfg, weights)
@@ -437,9 +451,11 @@ def _fit_tag(t: int) -> _Task:
             if sh.holdout:
                 kept = (r, w, b)
     if kept is None:
-        r = ratio(sh.col_pos[:, t], sh.col_all - sh.col_pos[:, t])
-        rows, weights = fit_sample(y, cfg.fit_sample, cfg.seed + t)
-        w, b = _fit_one(sh.X if weights is None else sh.X[rows], y[rows], r, cfg, weights)
+        r = ratio(sh.col_pos[:, t], col_all - sh.col_pos[:, t])
+        every = np.concatenate([np.arange(n), bg])
+        y_all = y_rows[every]
+        rows, weights = fit_sample(y_all, cfg.fit_sample, cfg.seed + t)
+        w, b = _fit_one(sh.X[every[rows]], y_all[rows], r, cfg, weights)
         if np.isnan(oof).all() and not sh.holdout:
             oof[:] = 0.0  # marks "no CV": constant scores fall back to the default threshold
     else:
@@ -528,9 +544,16 @@ def train(
     taxonomy: Taxonomy | None = None,
     progress: Progress | None = None,
     config: TrainConfig | None = None,
+    background: Sequence[Doc] = (),
 ) -> TagModel:
     """Fit a TagModel. With `taxonomy` None, or labels outside it, the tags come from the data;
-    region names (actor features) and relationships come from the taxonomy when given."""
+    region names (actor features) and relationships come from the taxonomy when given.
+
+    `background`: unlabelled items of the real feeds the model will tag (an instance's stored
+    items). Each is a sure negative for every theme whose cues it lacks, every region it does
+    not name and every relationship whose parts it does not all name, and joins those tags'
+    fits: the model then learns what the user's off-topic items look like. Cross-validation,
+    calibration and thresholds stay on the labelled examples."""
     cfg = config or TrainConfig()
     if cfg.plain_mix and cfg.nb_renorm:
         raise ValueError("train: plain_mix needs nb_renorm=False (the two heads must share one norm)")
@@ -561,12 +584,18 @@ def train(
     if exclusive and not fcfg.form_features:
         fcfg = replace(fcfg, form_features=True)  # a genre is learned: read the forms too
     featurizer = Featurizer(fcfg, regions, cues, forms)
-    batch = featurizer.batch(examples)
+    batch = featurizer.batch([*examples, *background])
     space = fit_space(fcfg, batch, cfg.min_df)
     table = space.lookup()
     # float32: half the memory of float64 at 100k items; each fit converts only its own rows.
     X = Weigher(space)(batch, table).stacked()
     report("featurize", n, n)
+    bg_known = None
+    if background:
+        # Sure negatives: no evidence for the tag (genre and cue-less themes have none to lack).
+        needs = np.array([tag in cues or tag in regions or tag in relationships for tag in tags], dtype=bool)
+        bg_known = ~evidence(batch, tags, tuple(cues), featurizer.lexicon.regions, relationships)[n:] & needs
+    XL = X[:n] if background else X
 
     # ---- folds
     rng = np.random.default_rng(cfg.seed)
@@ -584,7 +613,7 @@ def train(
         mask[held] = False
         tr_idx = np.flatnonzero(mask)
         # Fits on a sample gather their rows from X: no copy of the whole training split.
-        fold_sets.append((tr_idx, held, None if len(tr_idx) > cfg.fit_sample else X[mask], X[held]))
+        fold_sets.append((tr_idx, held, None if len(tr_idx) > cfg.fit_sample else XL[mask], XL[held]))
 
     # Themes and genres do not see actor features: which country a story is about says
     # nothing about whether it is about energy or is an analysis, and in a small corpus such
@@ -592,8 +621,8 @@ def train(
     kinds = {t.name: t.kind for t in taxonomy.tags} if taxonomy is not None else {}
     no_actor = [kinds.get(tag) in ("theme", "genre") for tag in tags]
     actor_cols = np.arange(space.n_hashed + 1, space.n_features)
-    col_pos = np.asarray(X.T @ Y.astype(np.float64))  # F x T: feature sums over positives
-    col_all = np.asarray(X.sum(axis=0, dtype=np.float64)).ravel()
+    col_pos = np.asarray(XL.T @ Y.astype(np.float64))  # F x T: feature sums over positives
+    col_all = np.asarray(XL.sum(axis=0, dtype=np.float64)).ravel()
 
     shared = _Shared(
         X=X,
@@ -605,6 +634,7 @@ def train(
         actor_cols=actor_cols,
         holdout=holdout,
         cfg=cfg,
+        bg_known=bg_known,
     )
     results: list[_Task] = []
     report("fit", 0, T)
@@ -628,8 +658,8 @@ def train(
         if off.any() and (~off).any():
             share = cfg.background_share
             mix[off] = share / (1 - share) * float((~off).sum()) / float(off.sum())
-    ev = evidence(batch, tags, tuple(cues), featurizer.lexicon.regions, relationships)[scored]
-    short = batch.n_tokens[scored] < cfg.min_tokens
+    ev = evidence(batch, tags, tuple(cues), featurizer.lexicon.regions, relationships)[:n][scored]
+    short = batch.n_tokens[:n][scored] < cfg.min_tokens
     min_prec = {t.name: t.min_precision for t in taxonomy.tags} if taxonomy is not None else {}
     platt = [_platt(oof[:, t], Yv[:, t], mix if precise[t] else None) for t in range(T)]
     pa = np.array([p[0] for p in platt])
@@ -750,6 +780,7 @@ def train(
         "tags": list(tags),
         "single_label": single,
         "train_size": n,
+        "background_items": len(background),
         "train_sha256": examples_sha256(examples),
         "taxonomy_tags_without_examples": missing,
         "cv": {

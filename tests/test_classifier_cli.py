@@ -131,3 +131,16 @@ def test_models_use_switches_back(fetched: Path, tmp_path: Path) -> None:
                for line in run(home, "models", "list").stdout.splitlines())
     unknown = run(home, "models", "use", "nope")
     assert unknown.returncode == 2
+
+
+def test_train_can_learn_beside_the_instances_own_stored_items(fetched: Path, tmp_path: Path) -> None:
+    out = tmp_path / "with-background"
+    trained = run(fetched, "train", "--background", "25", "--out", str(out))
+    assert trained.returncode == 0, trained.stderr
+    meta = json.loads((out / "model.json").read_text())["meta"]
+    assert meta["background_items"] == 25  # the demo instance stores 39 items
+    plain = json.loads(run(fetched, "classify", "--model", str(out), "--text",
+                           "Moscow and Tehran signed a deal on drone parts and Iranian oil swaps.").stdout)
+    assert {"russia", "iran"} <= set(plain["labels"])
+    refused = run(fetched, "train", "--background", "-1")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr

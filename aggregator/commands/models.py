@@ -46,20 +46,24 @@ def _load_model(ctx: Context, model_path: Path | None) -> Any:
 @click.option("--no-starter", is_flag=True, help="Leave out the shipped starter corpus.")
 @click.option("--no-labels", is_flag=True, help="Leave out the labels users gave.")
 @click.option("--out", type=click.Path(path_type=Path), help="Save the model here instead of var/models/.")
+@click.option("--background", type=click.IntRange(0, 1_000_000), default=0, show_default=True,
+              metavar="N", help="Also learn from up to N stored items (last 90 days) as sure negatives "
+              "of the tags whose evidence they lack.")
 @pass_ctx
 @handle_errors
 def train(ctx: Context, data: tuple[Path, ...], no_starter: bool, no_labels: bool,
-          out: Path | None) -> None:
+          out: Path | None, background: int) -> None:
     """Train a model, print its CV scores, make it current."""
     from aggregator.service import train_default
 
     config = ctx.config()
-    store = None if no_labels else ctx.store(config.database_url)
+    store = None if no_labels and not background else ctx.store(config.database_url)
     report, stop = progress_reporter()
     try:
         # Absolute: click checked them from the current directory, not from the instance.
         result = train_default(config, extra=[p.resolve() for p in data], use_starter=not no_starter,
-                               use_labels=not no_labels, out=out, progress=report, store=store)
+                               use_labels=not no_labels, out=out, progress=report, store=store,
+                               background=background)
     finally:
         stop()
         if store is not None:
