@@ -30,6 +30,10 @@ def init(directory: Path) -> None:
 @handle_errors
 def fetch(ctx: Context, names: tuple[str, ...], all_feeds: bool) -> None:
     """Fetch due feeds once: store new items and tag them."""
+    if all_feeds or names:  # something to fetch: load HTTP while the config and store open
+        from aggregator.fetch import start_loading
+
+        start_loading()
     from aggregator.service import fetch_pass
 
     config = ctx.config()

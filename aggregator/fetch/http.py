@@ -33,9 +33,13 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
+# httpx's package imports its command-line tool (httpx._main: click, rich, pygments, ~15 ms)
+# when click is installed; a missing module makes it fall back to a stub, as without click.
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
-from aggregator.fetch.settings import FetchSettings
+import httpx  # noqa: E402
+
+from aggregator.fetch.settings import FetchSettings  # noqa: E402
 
 if importlib.util.find_spec("sniffio") is None:
     # httpcore tries ``import sniffio`` several times per request; when it is not
