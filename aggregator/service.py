@@ -300,6 +300,9 @@ async def _fetch_feeds(config: Config, store: Store, feeds: Sequence[Feed],
                 new_items = updated = tags = 0
                 if parsed is not None and parsed.entries:
                     result = store.save_entries(feed, parsed.entries, at)
+                    if parsed.raw_hashes:
+                        store.remember_raw_hashes(feed.id, list(zip(
+                            (e.key for e in parsed.entries), parsed.raw_hashes, strict=True)))
                     new_items, updated = len(result.new_item_ids), len(result.updated_item_ids)
                     if feed.tags and result.new_item_ids:
                         tags = store.write_rule_tags(
@@ -343,8 +346,10 @@ async def _fetch_feeds(config: Config, store: Store, feeds: Sequence[Feed],
                     # Here, not above: a pass of 304s never loads the parsers (~35 ms).
                     from aggregator.parse.feeds import parse_feed
 
+                    # A feed seen before: its stored entries are not normalized again.
+                    known = store.raw_hashes(feed.id) if feed.last_success_at else ()
                     parsed = parse_feed(response.body, at, url=response.final_url,
-                                        headers=response.headers)
+                                        headers=response.headers, known=known)
                 if not pending:
                     pending_since = loop.time()
                 pending.append((feed, response, parsed, at))

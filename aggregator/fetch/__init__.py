@@ -14,27 +14,29 @@ The service layer drives it::
 
 from typing import TYPE_CHECKING, Any
 
-# Imported on first use (PEP 562): ``aggregator.fetch.settings`` and the like must not pull
-# in httpx and aiohttp (~0.15 s) for a pass that has nothing to fetch.
-_WHERE = {
-    "Attempt": "aggregator.fetch.decide", "Decision": "aggregator.fetch.decide",
-    "decide": "aggregator.fetch.decide", "needs_parse": "aggregator.fetch.decide",
-    "parse_failed": "aggregator.fetch.decide", "plan": "aggregator.fetch.decide",
-    "retry_after": "aggregator.fetch.decide", "Fetcher": "aggregator.fetch.http",
-    "FetchRequest": "aggregator.fetch.http", "FetchResponse": "aggregator.fetch.http",
-    "FetchSettings": "aggregator.fetch.settings",
-}
+from aggregator.fetch.decide import (
+    Attempt,
+    Decision,
+    decide,
+    needs_parse,
+    parse_failed,
+    plan,
+    retry_after,
+)
+from aggregator.fetch.messages import FetchRequest, FetchResponse
+from aggregator.fetch.settings import FetchSettings
+
+if TYPE_CHECKING:
+    from aggregator.fetch.http import Fetcher
 
 
 def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'aggregator.fetch' has no attribute {name!r}")
-    import importlib
+    # Fetcher on first use: httpx and aiohttp cost ~0.15 s, which deciding never needs.
+    if name == "Fetcher":
+        from aggregator.fetch.http import Fetcher
 
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+        return Fetcher
+    raise AttributeError(f"module 'aggregator.fetch' has no attribute {name!r}")
 
 
 _loading: list[Any] = []
@@ -59,27 +61,11 @@ def start_loading(transport: str = "aiohttp") -> None:
         # aiohttp first: its CA bundle is the longest stretch without the GIL.
         if transport == "aiohttp":
             importlib.import_module("aggregator.fetch.transport")
-        http = importlib.import_module("aggregator.fetch.http")
-        importlib.import_module("aggregator.fetch.decide")
-        http._tls_context()
+        importlib.import_module("aggregator.fetch.http")._tls_context()
 
     thread = threading.Thread(target=load, name="aggregator-preload")
     _loading.append(thread)
     thread.start()
-
-
-if TYPE_CHECKING:
-    from aggregator.fetch.decide import (
-        Attempt,
-        Decision,
-        decide,
-        needs_parse,
-        parse_failed,
-        plan,
-        retry_after,
-    )
-    from aggregator.fetch.http import Fetcher, FetchRequest, FetchResponse
-    from aggregator.fetch.settings import FetchSettings
 
 __all__ = [
     "Attempt",

@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from aggregator.fetch.http import BAD_SCHEME, HTTP, FetchRequest, FetchResponse
+from aggregator.fetch.messages import BAD_SCHEME, HTTP, FetchRequest, FetchResponse
 from aggregator.fetch.settings import FetchSettings
 from aggregator.types import Attempt, Feed, ParsedFeed
 
@@ -71,7 +71,7 @@ def needs_parse(feed: Feed, response: FetchResponse) -> bool:
 
 def parse_failed(parsed: ParsedFeed) -> bool:
     """A document with an error and nothing recovered; with entries it is only malformed."""
-    return parsed.error is not None and not parsed.entries
+    return parsed.error is not None and not parsed.entries and not parsed.skipped
 
 
 def decide(

@@ -824,6 +824,24 @@ class PostgresStore:
                   for tag, days in per_day.items()]
         return sorted(counts, key=lambda c: (-c.count, c.tag))
 
+    def raw_hashes(self, feed_id: int) -> set[str]:
+        """The raw hashes of a feed's stored entries (aggregator.parse.feeds.raw_hash)."""
+        return {r[0] for r in self.conn.execute(
+            "SELECT raw_hash FROM item_sources WHERE feed_id = %s AND raw_hash IS NOT NULL",
+            (feed_id,))}
+
+    def remember_raw_hashes(self, feed_id: int, pairs: Sequence[tuple[str, str]]) -> None:
+        """Record (entry key, raw hash) for a feed's stored entries."""
+        if not pairs:
+            return
+        def run(c: Any) -> None:
+            with c.cursor() as cur:
+                cur.executemany("UPDATE item_sources SET raw_hash = %s "
+                                "WHERE feed_id = %s AND entry_key = %s",
+                                [(h, feed_id, key) for key, h in pairs])
+
+        self._write(run, durable=False)
+
     def distinct_tags(self) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT DISTINCT tag FROM item_tags ORDER BY tag")]
 
