@@ -11,6 +11,8 @@ Standalone (does not import `aggregator`). Typical use::
 # config, and a pass with nothing to classify must not pay for numpy and scipy (~0.2 s). So
 # the names below are imported on first use (PEP 562); scikit-learn (about 0.8 s and 77 MiB)
 # only where training fits a model.
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 _WHERE = {
@@ -37,6 +39,19 @@ def __getattr__(name: str) -> Any:
     globals()[name] = value
     return value
 
+
+class _Package(types.ModuleType):
+    """Importing the submodule ``classifiers.train`` binds it to the package as ``train``;
+    here ``train`` and ``evaluate`` name the functions, as they did when this file imported
+    them eagerly, so that binding is left out (the submodules stay in sys.modules)."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in ("train", "evaluate") and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 if TYPE_CHECKING:
     from classifiers.evaluate import evaluate
