@@ -242,27 +242,59 @@ def fetch_pass(config: Config, store: Store, *, names: Sequence[str] = (),
                          limit=limit)
     if limit is not None:
         feeds = feeds[:limit]
+    first = any(f.last_success_at is None for f in feeds)
     if feeds:
         from aggregator.fetch import start_loading
 
-        start_loading(config.settings.fetch.transport)
+        # A feed never fetched brings a body to parse: its parsers load in the same thread.
+        start_loading(config.settings.fetch.transport, parse=first)
+    # A first fetch: the model loads as soon as there is something new to classify.
+    preloaded = _Preload(config) if first and classify and classifier is None else None
     started = now()
     bound = config.settings.daemon.stop_timeout.total_seconds()
     summary = asyncio.run(_fetch_feeds(config, store, feeds, now, progress,
-                                       rand or random.Random(), stop, bound, events))
+                                       rand or random.Random(), stop, bound, events,
+                                       preloaded.start if preloaded else None))
     tags = 0
     if classify and not (stop and stop.is_set()) and store.items_to_classify(1):
-        classifier = classifier or load_classifier(config, progress=progress)
+        classifier = classifier or (preloaded and preloaded.result()) \
+            or load_classifier(config, progress=progress)
         tags = classify_pending(store, classifier, batch_size=config.settings.classifier.batch_size,
                                 progress=progress)
     return replace(summary, tags_assigned=summary.tags_assigned + tags, started_at=started,
                    finished_at=now())
 
 
+class _Preload:
+    """The saved model, loaded in a thread while a first fetch is on the network (numpy,
+    scipy and the model: ~0.3 s that would otherwise follow the fetch). None from
+    ``result()`` when there is no saved model (or it cannot be read): the caller then loads
+    or trains it as ever, and reports what went wrong."""
+
+    def __init__(self, config: Config) -> None:
+        self.model: Classifier | None = None
+        self.thread = threading.Thread(target=self._load, args=(config,), name="aggregator-model")
+
+    def start(self) -> None:
+        if self.thread.ident is None:
+            self.thread.start()
+
+    def _load(self, config: Config) -> None:
+        with contextlib.suppress(Exception):
+            self.model = load_classifier(config, train_if_missing=False)
+
+    def result(self) -> Classifier | None:
+        if self.thread.ident is None:
+            return None
+        self.thread.join()
+        return self.model
+
+
 async def _fetch_feeds(config: Config, store: Store, feeds: Sequence[Feed],
                        now: Callable[[], datetime], progress: Progress | None,
                        rand: random.Random, stop: threading.Event | None, bound: float,
-                       events: EventSink | None) -> PassSummary:
+                       events: EventSink | None,
+                       on_new: Callable[[], None] | None = None) -> PassSummary:
     if not feeds:  # nothing due: no HTTP client to load
         return PassSummary()
     import asyncio
@@ -310,6 +342,8 @@ async def _fetch_feeds(config: Config, store: Store, feeds: Sequence[Feed],
                 decision = decide(feed, response, parsed, new_items, at, settings, rand)
                 store.update_feed(decision.feed, decision.attempt, settings.attempts_kept)
                 outcomes.append((feed, response, decision, new_items, updated, tags))
+        if on_new is not None and any(o[3] for o in outcomes):
+            on_new()
         for feed, response, decision, new_items, updated, tags in outcomes:
             counts["new"] += new_items
             counts["updated"] += updated

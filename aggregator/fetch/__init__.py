@@ -39,33 +39,43 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'aggregator.fetch' has no attribute {name!r}")
 
 
-_loading: list[Any] = []
+_requested: set[str] = set()
 
 
-def start_loading(transport: str = "aiohttp") -> None:
-    """Import the HTTP stack and build the TLS context in a thread, once per process.
+def start_loading(transport: str = "aiohttp", *, parse: bool = False) -> None:
+    """Import the HTTP stack (and with ``parse``, the parsers) in a thread; each once.
 
-    For a whole ``fetch`` process these are the largest fixed cost (~0.15 s), and a part of
-    it runs without the GIL (loading CA bundles: aiohttp builds two contexts as it is
-    imported, we build one): started before the config is read and the store opened, it
-    overlaps them. The importer blocks on the module lock until the thread is done, so
-    nothing is ever used half-imported. Call it only when something is to be fetched.
+    For a whole ``fetch`` process these are the largest fixed cost (~0.15 s, and ~0.05 s
+    more for the parsers), and a part of it runs without the GIL (loading CA bundles:
+    aiohttp builds two contexts as it is imported, we build one). Started before the config
+    is read and the store opened, and the parsers while the first requests are out, it
+    overlaps them. An importer blocks on the module's lock until the thread is done with
+    it, so nothing is used half-imported; a failed import fails again, reported, where the
+    module is used. Call it only when something is to be fetched, with ``parse`` only when
+    a body is sure to come (a feed never fetched).
     """
-    if _loading:
+    wanted = ["aggregator.fetch.transport"] if transport == "aiohttp" else []
+    wanted.append("aggregator.fetch.http")
+    if parse:
+        wanted.append("aggregator.parse.feeds")
+    todo = [name for name in wanted if name not in _requested]
+    if not todo:
         return
+    _requested.update(todo)
     import threading
 
     def load() -> None:
+        import contextlib
         import importlib
 
-        # aiohttp first: its CA bundle is the longest stretch without the GIL.
-        if transport == "aiohttp":
-            importlib.import_module("aggregator.fetch.transport")
-        importlib.import_module("aggregator.fetch.http")._tls_context()
+        with contextlib.suppress(Exception):
+            for name in todo:  # aiohttp first: its CA bundle is the longest without the GIL
+                module = importlib.import_module(name)
+                if name == "aggregator.fetch.http":
+                    module._tls_context()
 
-    thread = threading.Thread(target=load, name="aggregator-preload")
-    _loading.append(thread)
-    thread.start()
+    threading.Thread(target=load, name="aggregator-preload").start()
+
 
 __all__ = [
     "Attempt",
