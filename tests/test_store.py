@@ -481,3 +481,15 @@ def test_meta_by_prefix_takes_like_wildcards_literally(store: Store) -> None:
     assert store.meta_with_prefix("daemon%") == {"daemon%": "w"}
     store.delete_meta("daemon:host-a:1")
     assert store.meta_with_prefix("daemon:") == {"daemon:host_b:2": "y"}
+
+
+def test_raw_hashes_are_kept_per_feed_for_the_entries_stored(store: Store) -> None:
+    wire, outlet = feed(store, "wire"), feed(store, "outlet")
+    store.save_entries(wire, [entry("g1", url="https://x.example/1"),
+                              entry("g2", url="https://x.example/2")], NOW)
+    assert store.raw_hashes(wire.id) == set()
+    store.remember_raw_hashes(wire.id, [("g1", "h1"), ("g2", "h2"), ("gone", "h3")])
+    assert store.raw_hashes(wire.id) == {"h1", "h2"}  # only entries stored have one
+    store.remember_raw_hashes(wire.id, [("g1", "h1b")])  # the entry changed: its new digest
+    assert store.raw_hashes(wire.id) == {"h1b", "h2"}
+    assert store.raw_hashes(outlet.id) == set()
