@@ -247,7 +247,8 @@ def fetch_pass(config: Config, store: Store, *, names: Sequence[str] = (),
         from aggregator.fetch import start_loading
 
         # A feed never fetched brings a body to parse: its parsers load in the same thread.
-        start_loading(config.settings.fetch.transport, parse=first)
+        start_loading(config.settings.fetch.transport, parse=first,
+                      tls=any(f.url.startswith("https:") for f in feeds))
     # A first fetch: the model loads as soon as there is something new to classify.
     preloaded = _Preload(config) if first and classify and classifier is None else None
     started = now()

@@ -31,13 +31,9 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
-# httpx's package imports its command-line tool (httpx._main: click, rich, pygments, ~15 ms)
-# when click is installed; a missing module makes it fall back to a stub, as without click.
-sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+import httpx  # after aggregator.fetch, which keeps httpx._main out
 
-import httpx  # noqa: E402
-
-from aggregator.fetch.messages import (  # noqa: E402, F401  (re-exported: the http API)
+from aggregator.fetch.messages import (  # noqa: F401  (re-exported: the http API)
     ALLOWED_SCHEMES,
     BAD_SCHEME,
     BAD_URL,
@@ -56,7 +52,7 @@ from aggregator.fetch.messages import (  # noqa: E402, F401  (re-exported: the h
     FetchRequest,
     FetchResponse,
 )
-from aggregator.fetch.settings import FetchSettings  # noqa: E402
+from aggregator.fetch.settings import FetchSettings
 
 if importlib.util.find_spec("sniffio") is None:
     # httpcore tries ``import sniffio`` several times per request; when it is not
@@ -241,10 +237,18 @@ class Fetcher:
             max_connections=s.connections_per_client,
             max_keepalive_connections=s.connections_per_client,
         )
-        tls = _tls_context()
+        # The CA bundle (~20 ms) is loaded only for an https request (a pass over plain http
+        # feeds never needs it) or for proxies from the environment, which httpx connects to
+        # with ``verify``; with the httpcore transport, ``verify`` is its context.
+        direct = self.settings.transport == "aiohttp"
+        from urllib.request import getproxies
+
+        tls: ssl.SSLContext | bool = True
+        if not direct or getproxies():
+            tls = _tls_context()
         self._clients = [
             _Client(
-                direct=self._transport(tls, limits),
+                direct=self._transport(limits),
                 verify=tls,
                 timeout=timeout,
                 limits=limits,
@@ -261,12 +265,12 @@ class Fetcher:
         self._in_flight = [0] * n
         return self
 
-    def _transport(self, tls: ssl.SSLContext, limits: httpx.Limits) -> httpx.AsyncBaseTransport | None:
+    def _transport(self, limits: httpx.Limits) -> httpx.AsyncBaseTransport | None:
         """The transport for direct connections; None: httpx's own (httpcore)."""
         if self.settings.transport == "aiohttp":
             from aggregator.fetch.transport import AiohttpTransport
 
-            return AiohttpTransport(ssl_context=tls, limits=limits)
+            return AiohttpTransport(ssl_context=_tls_context, limits=limits)
         return None
 
     async def __aexit__(self, *exc: object) -> None:
