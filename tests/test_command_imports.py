@@ -166,6 +166,24 @@ def test_read_commands_import_the_stdlib_the_store_and_the_output_code(
     assert not modules & READ_REFUSED_STDLIB, sorted(modules & READ_REFUSED_STDLIB)
 
 
+def test_a_query_reads_the_settings_file_only_when_it_changed(read_home: Path) -> None:
+    args = ["query", "--tag", "iran", "--format", "jsonl"]
+    assert _run(read_home, *args)[0] == 0
+    code, modules, out, _ = _run(read_home, *args)
+    assert code == 0 and out and "tomllib" not in modules  # the URL remembered
+    settings = read_home / "config" / "aggregator.toml"
+    text = settings.read_text()
+    try:
+        settings.write_text(text.replace('url = "sqlite:///var/aggregator.db"',
+                                         'url = "sqlite:///var/elsewhere.db"'))
+        code, modules, _, _ = _run(read_home, *args)
+        assert "tomllib" in modules and (read_home / "var" / "elsewhere.db").exists()
+    finally:
+        settings.write_text(text)
+    code, modules, out, _ = _run(read_home, *args)
+    assert code == 0 and out and "tomllib" in modules
+
+
 def _fetch_home(tmp_path: Path, url: str, models: Path | None = None) -> Path:
     import shutil
 
