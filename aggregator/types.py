@@ -105,7 +105,8 @@ class ParsedFeed:
     # Entries identical to ones stored (by raw hash), left out of ``entries`` unread.
     skipped: int = 0
     # aggregator.parse.feeds.raw_hash of each of ``entries``, in order (empty: not computed).
-    raw_hashes: tuple[str, ...] = ()
+    # Not part of equality: the two readers hand over differently shaped raw entries.
+    raw_hashes: tuple[str, ...] = field(default=(), compare=False)
 
 
 
