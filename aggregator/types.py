@@ -105,6 +105,11 @@ class ParsedFeed:
     error: str | None = None  # why it is malformed, or why nothing could be read
     ttl: timedelta | None = None  # the feed's own refresh hint (RSS ttl, sy:updatePeriod)
     language: str | None = None
+    # Entries identical to ones stored (by raw hash), left out of ``entries`` unread.
+    skipped: int = 0
+    # aggregator.parse.feeds.raw_hash of each of ``entries``, in order (empty: not computed).
+    # Not part of equality: the two readers hand over differently shaped raw entries.
+    raw_hashes: tuple[str, ...] = field(default=(), compare=False)
 
 
 

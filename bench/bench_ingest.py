@@ -21,6 +21,14 @@ reader is not a project dependency; it runs in its own venv:
 Run from the repository root:
 
     .venv/bin/python -m bench.bench_ingest [--pairs 3] [--feeds 1000] [--no-classify]
+    .venv/bin/python -m bench.bench_ingest --whole-process [--pairs 3] [--feeds 1000]
+
+``--whole-process`` times what a user meets instead: each phase is a fresh process, timed
+from spawn to exit, imports and all. Ours is the console script ``aggregator --home H fetch
+--all`` (the model trained beforehand and copied in, not timed; the config is validated in
+the cold run, as in a new instance); reader's is a fresh Python running
+``make_reader(db).update_feeds(workers=W)`` then ``update_search()`` (its feeds added and
+search enabled by an untimed process before). Peak memory is each process's ru_maxrss.
 
 Sides take turns (which goes first alternates per pair) so load from elsewhere on the
 machine hits both; medians over the pairs are reported, with every pair's figures.
@@ -145,6 +153,129 @@ def reader_child(args: argparse.Namespace) -> None:
         "db_bytes_unindexed": unindexed}), flush=True)
 
 
+# -- whole processes ---------------------------------------------------------------------
+
+# reader's pass as a whole process (run by the reader venv's Python).
+READER_PASS = r'''
+import logging, sys
+from reader import make_reader
+logging.getLogger("reader").setLevel(logging.ERROR)
+r = make_reader(sys.argv[1])
+r.update_feeds(scheduled=False, workers=int(sys.argv[2]))
+r.update_search()
+r.close()
+'''
+READER_SETUP = r'''
+import sys
+from reader import make_reader
+r = make_reader(sys.argv[1])
+for url in open(sys.argv[2]).read().split():
+    r.add_feed(url, exist_ok=True)
+r.enable_search()
+r.close()
+'''
+
+
+def run_process(command: list[str]) -> dict[str, Any]:
+    """Spawn, wait: wall seconds from spawn to exit, the child's own peak memory and stdout."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        pid = os.posix_spawn(command[0], command, dict(os.environ),
+                             file_actions=[(os.POSIX_SPAWN_DUP2, out.fileno(), 1),
+                                           (os.POSIX_SPAWN_DUP2, err.fileno(), 2)])
+        _, status, usage = os.wait4(pid, 0)
+        seconds = time.perf_counter() - started
+        out.seek(0)
+        err.seek(0)
+        text = out.read().decode()
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"{command[:6]} failed:\n{err.read().decode()[-2000:]}")
+    return {"seconds": seconds, "maxrss_mib": usage.ru_maxrss / 1024,
+            "cpu_s": usage.ru_utime + usage.ru_stime, "stdout": text}
+
+
+def _reader_entries(db: Path) -> int:
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    try:
+        return int(conn.execute("SELECT count(*) FROM entries").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def one_pair_whole(n: int, args: argparse.Namespace, models: Path | None,
+                   work: Path) -> dict[str, Any]:
+    import re
+
+    from bench.feedworld import control, world_process
+
+    cli = str(Path(sys.executable).parent / "aggregator")
+    (work / "reader_pass.py").write_text(READER_PASS)
+    (work / "reader_setup.py").write_text(READER_SETUP)
+    figures: dict[str, Any] = {}
+    with world_process(args.feeds, args.hosts) as port:
+        urls = control(port, "_urls").split()
+        home = work / f"ours-{n}"
+        make_home(home, urls, models)
+        url_file = work / f"urls-{n}.txt"
+        url_file.write_text("\n".join(urls))
+        db = work / f"reader-{n}.sqlite"
+        subprocess.run([args.reader_python, str(work / "reader_setup.py"), str(db), str(url_file)],
+                       check=True)
+        ours = [cli, "--home", str(home), "fetch", "--all"]
+        theirs = [args.reader_python, str(work / "reader_pass.py"), str(db), str(args.workers)]
+        sides = [("ours", ours), ("reader", theirs)]
+        if n % 2:
+            sides.reverse()
+        reader_before = 0
+        for phase in PHASES:
+            if phase == "churn":
+                figures["changed_feeds"] = int(control(port, f"_tick?churn={args.churn}"))
+            for side, command in sides:
+                fig = run_process(command)
+                if side == "ours":
+                    m = re.search(r"items: (\d+) new", fig["stdout"])
+                    fig["entries"] = int(m.group(1)) if m else 0
+                    fig["failed"] = int(re.search(r"(\d+) failed", fig["stdout"]).group(1))  # type: ignore[union-attr]
+                else:
+                    total = _reader_entries(db)
+                    fig["entries"], reader_before = total - reader_before, total
+                fig["db_bytes"] = 0
+                del fig["stdout"]
+                figures[f"{side} {phase}"] = fig
+    return figures
+
+
+def report_whole(pairs: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    print(f"\nWHOLE PROCESS: feeds={args.feeds} hosts={args.hosts} pairs={len(pairs)} "
+          f"reader workers={args.workers}; each figure one fresh process, spawn to exit")
+    print(f"{'phase':7} {'side':7} {'entries':>8} {'wall s':>8} {'CPU s':>7} {'peak MiB':>9}"
+          f"   per pair (wall s)")
+    for phase in PHASES:
+        for side in ("ours", "reader"):
+            figs = [p[f"{side} {phase}"] for p in pairs]
+            print(f"{phase:7} {side:7} {statistics.median(f['entries'] for f in figs):8.0f} "
+                  f"{statistics.median(f['seconds'] for f in figs):8.2f} "
+                  f"{statistics.median(f['cpu_s'] for f in figs):7.2f} "
+                  f"{statistics.median(f['maxrss_mib'] for f in figs):9.0f}   "
+                  + " ".join(f"{f['seconds']:.2f}" for f in figs))
+    goals = {"cold": (3.0, 5.0), "warm": (2.0, 3.0), "churn": (None, None)}
+    names = {"cold": "first fetch into a new instance", "warm": "next fetch, every feed 304",
+             "churn": f"fetch after {args.churn:.0%} of feeds changed"}
+    print("\nratio = reader's wall seconds / ours, median over pairs (each pair run side by side)")
+    for phase in PHASES:
+        ratio = statistics.median(p[f"reader {phase}"]["seconds"] / p[f"ours {phase}"]["seconds"]
+                                  for p in pairs)
+        bar, goal = goals[phase]
+        target = f"  (bar {bar}x, goal {goal}x)" if bar else ""
+        print(f"  {names[phase]:<36} {ratio:5.2f}x{target}")
+    rss = statistics.median(p["ours cold"]["maxrss_mib"] - p["reader cold"]["maxrss_mib"]
+                            for p in pairs)
+    print(f"  peak memory, first fetch: ours - reader = {rss:+.0f} MiB "
+          f"(bar <= +{MEMORY_MARGIN_MIB} MiB)")
+
+
 # -- the comparison --------------------------------------------------------------------
 
 
@@ -230,6 +361,8 @@ def main() -> None:
     parser.add_argument("--reader-python", default=READER_PYTHON)
     parser.add_argument("--no-classify", dest="classify", action="store_false")
     parser.add_argument("--keep", type=Path, help="work in this directory and keep it")
+    parser.add_argument("--whole-process", action="store_true",
+                        help="time fresh processes (console script vs reader), imports and all")
     # Internal: one phase of one side.
     parser.add_argument("--ours-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--reader-child", action="store_true", help=argparse.SUPPRESS)
@@ -246,6 +379,8 @@ def main() -> None:
     if args.ours_child:
         ours_child(args)
         return
+    if args.whole_process and not args.classify:
+        raise SystemExit("--whole-process runs 'aggregator fetch', which always classifies")
     if not Path(args.reader_python).exists():
         raise SystemExit(f"no reader venv at {args.reader_python}: see this script's docstring")
     with tempfile.TemporaryDirectory() as tmp:
@@ -254,11 +389,15 @@ def main() -> None:
         models = train_models(work) if args.classify else None
         pairs = []
         for n in range(args.pairs):
-            pairs.append(one_pair(n, args, models, work))
+            pair = one_pair_whole if args.whole_process else one_pair
+            pairs.append(pair(n, args, models, work))
             cold = pairs[-1]["ours cold"], pairs[-1]["reader cold"]
             print(f"pair {n + 1}: cold ours {cold[0]['entries']} entries in {cold[0]['seconds']:.1f} s, "
                   f"reader {cold[1]['entries']} in {cold[1]['seconds']:.1f} s", flush=True)
-        report(pairs, args, models is not None and args.classify)
+        if args.whole_process:
+            report_whole(pairs, args)
+        else:
+            report(pairs, args, models is not None and args.classify)
 
 
 if __name__ == "__main__":

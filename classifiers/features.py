@@ -554,7 +554,7 @@ class Featurizer:
             rank = np.empty(space.n_hashed + 1, dtype=np.int32)
             rank[order] = np.arange(len(order), dtype=np.int32)
             rank[space.n_hashed] = space.n_hashed
-            table = rank[table]
+            table = np.take(rank, table, out=table)  # in place: the table is 8 MiB
         self.table = table
         self.width = space.n_hashed + 1
         self.vocab.bind(self.table)

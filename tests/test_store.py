@@ -574,3 +574,15 @@ def test_three_classifiers_at_once_classify_each_item_once(pg: str, tmp_path: Pa
     assert len(seen) >= 2  # they did run side by side
     with PostgresStore(pg) as s:
         assert s.items_to_classify(10) == []
+
+
+def test_raw_hashes_are_kept_per_feed_for_the_entries_stored(store: Store) -> None:
+    wire, outlet = feed(store, "wire"), feed(store, "outlet")
+    store.save_entries(wire, [entry("g1", url="https://x.example/1"),
+                              entry("g2", url="https://x.example/2")], NOW)
+    assert store.raw_hashes(wire.id) == set()
+    store.remember_raw_hashes(wire.id, [("g1", "h1"), ("g2", "h2"), ("gone", "h3")])
+    assert store.raw_hashes(wire.id) == {"h1", "h2"}  # only entries stored have one
+    store.remember_raw_hashes(wire.id, [("g1", "h1b")])  # the entry changed: its new digest
+    assert store.raw_hashes(wire.id) == {"h1b", "h2"}
+    assert store.raw_hashes(outlet.id) == set()

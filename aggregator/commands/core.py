@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 
-from aggregator.commands.common import Context, handle_errors, pass_ctx, progress_reporter
+from aggregator.commands.common import Context, handle_errors, pass_ctx
 
 
 @click.command()
@@ -31,42 +30,18 @@ def init(directory: str) -> None:
     click.echo(f"instance ready: aggregator --home {directory} fetch")
 
 
-@click.command()
-@click.option("--feed", "names", multiple=True, metavar="NAME", help="Fetch this feed (repeatable).")
-@click.option("--all", "all_feeds", is_flag=True, help="Fetch every enabled feed, due or not.")
-@pass_ctx
-@handle_errors
-def fetch(ctx: Context, names: tuple[str, ...], all_feeds: bool) -> None:
-    """Fetch due feeds once: store new items and tag them.
+def _fetch_command() -> click.Command:
+    from aggregator.commands.fetching import FETCH, run_fetch
 
-    Exit code 0 when every feed fetched was fetched, 1 when any failed (each named on
-    standard error with the reason), 2 for a usage or config error.
-    """
-    from aggregator.service import fetch_pass
-
-    config = ctx.config()
-    store = ctx.store(config.database_url)
-    report, stop = progress_reporter()
-    try:
-        summary = fetch_pass(config, store, names=names, all_feeds=all_feeds, progress=report,
-                             notice=lambda text: click.echo(text, err=True))
-    finally:
-        stop()
-        store.close()
-    click.echo(_summary_line(summary))
-    if summary.failures:
-        # Like grep: 1 says something went wrong, for cron and systemd to alert on; the
-        # items that did come are stored all the same.
-        count = len(summary.failures)
-        click.echo(f"{count} feed{'s' if count > 1 else ''} failed:", err=True)
-        for name, error in summary.failures:
-            click.echo(f"  {name}: {error}", err=True)
-        raise SystemExit(1)
+    fn = pass_ctx(handle_errors(run_fetch))
+    for param in reversed(FETCH):  # click lists them in decorator order, top down
+        fn = param.click_decorator()(fn)
+    return click.command("fetch")(fn)
 
 
-def _summary_line(s: Any) -> str:
-    return (f"feeds: {s.feeds_ok} ok, {s.feeds_not_modified} not modified, {s.feeds_failed} failed; "
-            f"items: {s.new_items} new, {s.updated_items} updated; tags: {s.tags_assigned} assigned")
+# The body and options live in commands/fetching.py, which aggregator.launch runs without
+# click for a plain command line.
+fetch = _fetch_command()
 
 
 @click.command()

@@ -71,7 +71,7 @@ def needs_parse(feed: Feed, response: FetchResponse) -> bool:
 
 def parse_failed(parsed: ParsedFeed) -> bool:
     """A document with an error and nothing recovered; with entries it is only malformed."""
-    return parsed.error is not None and not parsed.entries
+    return parsed.error is not None and not parsed.entries and not parsed.skipped
 
 
 def decide(

@@ -31,9 +31,9 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
+import httpx  # after aggregator.fetch, which keeps httpx._main out
 
-from aggregator.fetch.messages import (  # noqa: F401  (re-exported: callers import them from here too)
+from aggregator.fetch.messages import (  # noqa: F401  (re-exported: the http API)
     ALLOWED_SCHEMES,
     BAD_SCHEME,
     BAD_URL,
@@ -244,10 +244,18 @@ class Fetcher:
             max_connections=s.connections_per_client,
             max_keepalive_connections=s.connections_per_client,
         )
-        tls = _tls_context()
+        # The CA bundle (~20 ms) is loaded only for an https request (a pass over plain http
+        # feeds never needs it) or for proxies from the environment, which httpx connects to
+        # with ``verify``; with the httpcore transport, ``verify`` is its context.
+        direct = self.settings.transport == "aiohttp"
+        from urllib.request import getproxies
+
+        tls: ssl.SSLContext | bool = True
+        if not direct or getproxies():
+            tls = _tls_context()
         self._clients = [
             _Client(
-                direct=self._transport(tls, limits),
+                direct=self._transport(limits),
                 verify=tls,
                 timeout=timeout,
                 limits=limits,
@@ -264,12 +272,12 @@ class Fetcher:
         self._in_flight = [0] * n
         return self
 
-    def _transport(self, tls: ssl.SSLContext, limits: httpx.Limits) -> httpx.AsyncBaseTransport | None:
+    def _transport(self, limits: httpx.Limits) -> httpx.AsyncBaseTransport | None:
         """The transport for direct connections; None: httpx's own (httpcore)."""
         if self.settings.transport == "aiohttp":
             from aggregator.fetch.transport import AiohttpTransport
 
-            return AiohttpTransport(ssl_context=tls, limits=limits)
+            return AiohttpTransport(ssl_context=_tls_context, limits=limits)
         return None
 
     async def __aexit__(self, *exc: object) -> None:

@@ -1,7 +1,7 @@
-"""What the fetcher is asked and what it answers: plain values, no HTTP library.
+"""What a fetch asks and what it gets back: plain values, no HTTP client.
 
-Apart from ``http.py`` so that the pure decider (``decide.py``) reads responses without
-loading httpx.
+Apart from ``aggregator.fetch.http`` so that deciding (``decide``) and the package itself
+import without httpx and aiohttp: a pass with nothing to fetch loads neither.
 """
 
 from __future__ import annotations

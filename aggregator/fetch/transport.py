@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 
 import aiohttp
@@ -84,7 +84,10 @@ class _Body(httpx.AsyncByteStream):
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
-    def __init__(self, *, ssl_context: ssl.SSLContext, limits: httpx.Limits) -> None:
+    def __init__(self, *, ssl_context: ssl.SSLContext | Callable[[], ssl.SSLContext],
+                 limits: httpx.Limits) -> None:
+        # A context, or what makes one when the first https request needs it (loading a CA
+        # bundle costs ~20 ms, which a pass over plain http feeds need not pay).
         self._ssl = ssl_context
         self._limits = limits
         self._session: aiohttp.ClientSession | None = None
@@ -94,7 +97,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         limits = self._limits
         connector = aiohttp.TCPConnector(
             limit=limits.max_connections or 0,  # 0: no limit
-            ssl=self._ssl,
             keepalive_timeout=limits.keepalive_expiry if limits.keepalive_expiry is not None else 5.0,
         )
         self._session = aiohttp.ClientSession(
@@ -110,6 +112,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         )
         return self._session
 
+    def _tls(self) -> ssl.SSLContext:
+        return self._ssl if isinstance(self._ssl, ssl.SSLContext) else self._ssl()
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         session = self._session or self._open()
         timeout = request.extensions.get("timeout", {})
@@ -124,6 +129,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 headers=request.headers.multi_items(),
                 data=data,
                 allow_redirects=False,
+                ssl=self._tls() if request.url.scheme == "https" else True,
                 timeout=aiohttp.ClientTimeout(
                     total=None,
                     connect=timeout.get("pool"),

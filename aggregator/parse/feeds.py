@@ -9,9 +9,10 @@ feedparser-shaped entries to the one normalization step.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -80,29 +81,49 @@ def utf8_despite_label(body: bytes, content_type: str | None) -> tuple[bytes, st
     return body, content_type
 
 
+def raw_hash(raw: Mapping[str, Any], language: str | None, base_url: str | None = None) -> str:
+    """A digest of everything normalization reads of one raw entry (it reads nothing else:
+    the raw mapping, the feed's language and the URL links are relative to): equal digests,
+    equal entries."""
+    return hashlib.blake2b(f"{language}\0{base_url}\0{raw!r}".encode(), digest_size=16).hexdigest()
+
+
 def _normalize(raw_entries: list[Any], now: datetime, language: str | None,
-               base_url: str | None = None,
-               deadline: float | None = None) -> tuple[tuple[Entry, ...], str | None]:
-    """The entries, and why some lost their markup (None when none did). Past
-    ``deadline`` (on ``time.thread_time``: this thread's CPU) no more HTML is parsed:
-    the remaining entries keep their text only."""
+               base_url: str | None = None, deadline: float | None = None,
+               known: Collection[str] = ()
+               ) -> tuple[tuple[Entry, ...], tuple[str, ...], int, str | None]:
+    """(entries, their raw hashes, how many were skipped, why some lost their markup or
+    None). An entry whose raw hash is in ``known`` (stored before, unchanged since) is
+    skipped before it is normalized: in a changed feed most entries are, and normalizing is
+    most of parsing's cost. Past ``deadline`` (on ``time.thread_time``: this thread's CPU)
+    no more HTML is parsed: the remaining entries keep their text only."""
     entries = []
+    hashes = []
+    skipped = 0
     for raw in raw_entries:
         markup = deadline is None or time.thread_time() < deadline
+        digest = raw_hash(raw, language, base_url)
+        if digest in known:
+            skipped += 1
+            continue
         try:
             entries.append(normalize_entry(raw, now, language, base_url=base_url, markup=markup))
         except Exception:
             continue
+        hashes.append(digest)
     # Two entries with one key in one document: keep the first, as the feed lists it.
     seen: set[str] = set()
-    kept = tuple(e for e in entries if not (e.key in seen or seen.add(e.key)))  # type: ignore[func-returns-value]
-    dropped = [e for e in kept if e.markup_dropped]
+    kept = [i for i, e in enumerate(entries)
+            if not (e.key in seen or seen.add(e.key))]  # type: ignore[func-returns-value]
+    out = tuple(entries[i] for i in kept)
+    hashes_kept = tuple(hashes[i] for i in kept)
+    dropped = [e for e in out if e.markup_dropped]
     if not dropped:
-        return kept, None
+        return out, hashes_kept, skipped, None
     first = dropped[0]
     many = f"{len(dropped)} entries" if len(dropped) > 1 else "1 entry"
-    return kept, (f"markup dropped, text kept, in {many} (first {first.title[:60]!r}: "
-                  f"{first.markup_dropped})")
+    return out, hashes_kept, skipped, (f"markup dropped, text kept, in {many} (first "
+                                       f"{first.title[:60]!r}: {first.markup_dropped})")
 
 
 _HTML_START = re.compile(
@@ -143,9 +164,10 @@ def _note(error: str | None, note: str | None) -> str | None:
 
 def parse_feed(body: bytes, now: datetime, *, url: str | None = None,
                headers: Mapping[str, str] | None = None, reader: Reader = "auto",
-               cpu_budget: float | None = None) -> ParsedFeed:
+               cpu_budget: float | None = None, known: Collection[str] = ()) -> ParsedFeed:
     """``cpu_budget``: seconds of this thread's CPU the document may take; past it, no
-    more HTML is parsed (entries keep their text) and the feed records why."""
+    more HTML is parsed (entries keep their text) and the feed records why. ``known``: raw
+    hashes of the feed's stored entries (Store.raw_hashes), not normalized again."""
     deadline = time.thread_time() + cpu_budget if cpu_budget is not None else None
     content_type = headers.get("content-type") if headers else None
     body, content_type = utf8_despite_label(body, content_type)
@@ -155,18 +177,19 @@ def parse_feed(body: bytes, now: datetime, *, url: str | None = None,
             language = fast.language or None
             feed = {"ttl": fast.ttl, "sy_updateperiod": fast.update_period,
                     "sy_updatefrequency": fast.update_frequency}
-            entries, note = _normalize(fast.entries, now, language, url, deadline)
+            entries, hashes, skipped, note = _normalize(fast.entries, now, language, url, deadline, known)
             return ParsedFeed(
                 title=clean_text(fast.title or "") or None, link=fast.link or None,
                 entries=entries, ttl=_ttl(feed), language=language,
-                malformed=note is not None, error=note)
+                malformed=note is not None, error=note, skipped=skipped, raw_hashes=hashes)
         if reader == "fast":
             raise FastPathDeclined("the fast path does not read this document")
-    return _parse_with_feedparser(body, now, url, content_type, deadline)
+    return _parse_with_feedparser(body, now, url, content_type, deadline, known)
 
 
 def _parse_with_feedparser(body: bytes, now: datetime, url: str | None,
-                           content_type: str | None, deadline: float | None = None) -> ParsedFeed:
+                           content_type: str | None, deadline: float | None = None,
+                           known: Collection[str] = ()) -> ParsedFeed:
     response_headers = {"content-location": url or ""}
     if content_type:
         response_headers["content-type"] = content_type
@@ -177,7 +200,7 @@ def _parse_with_feedparser(body: bytes, now: datetime, url: str | None,
                          resolve_relative_uris=False)
     feed = d.get("feed", {})
     language = feed.get("language") or None
-    entries, note = _normalize(d.get("entries", []), now, language, url, deadline)
+    entries, hashes, skipped, note = _normalize(d.get("entries", []), now, language, url, deadline, known)
     error = None
     malformed = False
     if d.get("bozo"):
@@ -185,11 +208,11 @@ def _parse_with_feedparser(body: bytes, now: datetime, url: str | None,
         if type(exc).__name__ not in _BENIGN:
             malformed = True
             error = parse_reason(exc, body, content_type)
-    if not entries and not d.get("version"):
+    if not entries and not skipped and not d.get("version"):
         error = parse_reason(None, body, content_type) if looks_like_html(body, content_type) \
             else error or "not an RSS or Atom feed"
         malformed = True
     return ParsedFeed(
         title=clean_text(feed.get("title") or "") or None, link=feed.get("link") or None,
         entries=entries, malformed=malformed or note is not None, error=_note(error, note),
-        ttl=_ttl(feed), language=language)
+        ttl=_ttl(feed), language=language, skipped=skipped, raw_hashes=hashes)

@@ -204,6 +204,23 @@ class Items(CoreBase):
                   for tag, days in per_day.items()]
         return sorted(counts, key=lambda c: (-c.count, c.tag))
 
+    def raw_hashes(self, feed_id: int) -> set[str]:
+        """The raw hashes of a feed's stored entries (aggregator.parse.feeds.raw_hash)."""
+        return {r[0] for r in self._rows(
+            "SELECT raw_hash FROM item_sources WHERE feed_id = ? AND raw_hash IS NOT NULL",
+            (feed_id,))}
+
+    def remember_raw_hashes(self, feed_id: int, pairs: Sequence[tuple[str, str]]) -> None:
+        """Record (entry key, raw hash) for a feed's stored entries."""
+        if not pairs:
+            return
+
+        def run(c: Writer) -> None:
+            c.executemany("UPDATE item_sources SET raw_hash = ? WHERE feed_id = ? AND entry_key = ?",
+                          [(h, feed_id, key) for key, h in pairs])
+
+        self._write(run, durable=False)
+
     def distinct_tags(self) -> list[str]:
         return [r[0] for r in self._rows("SELECT DISTINCT tag FROM item_tags ORDER BY tag")]
 
