@@ -22,130 +22,34 @@ import os
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
+from aggregator.config_types import (  # noqa: F401  (re-exported: the settings' types)
+    NAME_PATTERN,
+    SECTIONS,
+    ClassifierSettings,
+    DaemonSettings,
+    DatabaseSettings,
+    DigestSubscription,
+    FetchSection,
+    RetentionSettings,
+    Settings,
+    SmtpSettings,
+)
 from aggregator.errors import ConfigError
 from aggregator.instance import Instance, read_toml
 from aggregator.views import FeedConfig
 
-NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 CACHE_FILE = ".config-cache.json"
 # Bump when the cached form changes (what _dump writes, or a field's meaning).
 CACHE_FORMAT = 1
 
 
-class DatabaseSettings(NamedTuple):
-    url: str
-    busy_timeout: timedelta
+def settings_from(data: dict[str, Any]) -> Settings:
+    """Settings from a mapping shaped like config/aggregator.toml (ConfigError if bad)."""
+    from aggregator.config_schema import validate_settings
 
-
-class FetchSection(NamedTuple):
-    interval: timedelta
-    min_interval: timedelta
-    max_interval: timedelta
-    full_fetch_every: timedelta
-    disable_after: timedelta
-    max_redirects: int
-    redirect_confirmations: int
-    concurrency: int
-    per_host: int
-    connections_per_client: int
-    connect_timeout: timedelta
-    read_timeout: timedelta
-    total_timeout: timedelta
-    max_body_size: int
-    parse_cpu_budget: timedelta  # CPU one feed's document may take to parse and normalize per pass
-    transport: str
-    user_agent: str
-    jitter: float
-    attempts_kept: int
-
-    def to_settings(self) -> Any:
-        from aggregator.fetch.settings import FetchSettings
-
-        return FetchSettings(
-            interval=self.interval, min_interval=self.min_interval,
-            max_interval=self.max_interval, full_fetch_every=self.full_fetch_every,
-            disable_after=self.disable_after, max_redirects=self.max_redirects,
-            redirect_confirmations=self.redirect_confirmations, concurrency=self.concurrency,
-            per_host=self.per_host, connections_per_client=self.connections_per_client,
-            connect_timeout=self.connect_timeout.total_seconds(),
-            read_timeout=self.read_timeout.total_seconds(),
-            total_timeout=self.total_timeout.total_seconds(),
-            max_body_bytes=self.max_body_size, transport=self.transport, user_agent=self.user_agent,
-            jitter=self.jitter, attempts_kept=self.attempts_kept,
-        )
-
-
-class ClassifierSettings(NamedTuple):
-    models_dir: str
-    batch_size: int
-    extra_data: tuple[str, ...]
-    use_starter: bool
-    use_labels: bool
-
-
-class SmtpSettings(NamedTuple):
-    host: str
-    port: int
-    security: str
-    username: str
-    from_: str  # "from" in the file
-    password_env: str
-    timeout: timedelta
-
-    @property
-    def password(self) -> str | None:
-        return os.environ.get(self.password_env) or None
-
-
-class DigestSubscription(NamedTuple):
-    name: str
-    to: tuple[str, ...]
-    tags: tuple[str, ...]
-    query: str | None
-    min_score: float
-    at: str
-    timezone: str
-    days: tuple[str, ...]
-    max_items: int
-    skip_empty: bool
-
-
-class DaemonSettings(NamedTuple):
-    poll_interval: timedelta
-    stop_timeout: timedelta
-    digest_grace: timedelta
-    retrain_every: timedelta
-    batch_size: int
-    claim_size: int  # feeds claimed at a time (see config_schema)
-
-
-class RetentionSettings(NamedTuple):
-    keep: timedelta
-
-
-class Settings(NamedTuple):
-    database: DatabaseSettings
-    fetch: FetchSection
-    classifier: ClassifierSettings
-    smtp: SmtpSettings
-    daemon: DaemonSettings
-    retention: RetentionSettings
-    digest: tuple[DigestSubscription, ...]
-
-    @classmethod
-    def model_validate(cls, data: dict[str, Any]) -> Settings:
-        """Settings from a mapping shaped like config/aggregator.toml (ConfigError if bad)."""
-        from aggregator.config_schema import validate_settings
-
-        return validate_settings(data)
-
-
-# The sections of Settings that are tables of their own (overridable key by key).
-SECTIONS: dict[str, type] = {"database": DatabaseSettings, "fetch": FetchSection,
-                             "classifier": ClassifierSettings, "smtp": SmtpSettings,
-                             "daemon": DaemonSettings, "retention": RetentionSettings}
+    return validate_settings(data)
 
 
 @dataclass(frozen=True)
@@ -275,7 +179,7 @@ def _cache_key(instance: Instance) -> str | None:
     h.update(f"{CACHE_FORMAT}\0".encode())
     # The schema's own code: an upgrade that changes a rule or a default validates anew.
     here = Path(__file__).resolve().parent
-    for code in (here / "config.py", here / "config_schema.py"):
+    for code in (here / "config.py", here / "config_types.py", here / "config_schema.py"):
         try:
             st = code.stat()
         except OSError:

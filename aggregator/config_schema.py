@@ -22,8 +22,8 @@ from pydantic import (
     field_validator,
 )
 
-from aggregator import config as runtime
-from aggregator.config import NAME_PATTERN
+from aggregator import config_types as runtime
+from aggregator.config_types import NAME_PATTERN
 from aggregator.errors import ConfigError
 from aggregator.instance import DEFAULT_DATABASE_URL
 from aggregator.timeutil import parse_duration

@@ -27,22 +27,29 @@ STARTUP = {"__main__", "_distutils_hack", "sitecustomize", "usercustomize"}
 STDLIB = set(sys.stdlib_module_names) | STARTUP
 
 # What the read commands may import of ours: the SQLite store and the output code.
+# The SQLite store is the engine module and the core both engines share.
+STORE = {"aggregator.store", "aggregator.store.sqlite", "aggregator.store.urls",
+         "aggregator.store.core", "aggregator.store.core.base", "aggregator.store.core.digests",
+         "aggregator.store.core.feeds", "aggregator.store.core.items", "aggregator.store.core.meta",
+         "aggregator.store.core.sql", "aggregator.store.core.tags"}
 READ = {"aggregator", "aggregator.errors", "aggregator.instance", "aggregator.launch",
-        "aggregator.output", "aggregator.saved_queries", "aggregator.store",
-        "aggregator.store.sqlite", "aggregator.timeutil", "aggregator.views",
-        "aggregator.commands", "aggregator.commands.reading", "aggregator.feedfile"}
+        "aggregator.cmdline", "aggregator.output", "aggregator.safe_text",
+        "aggregator.saved_queries", "aggregator.timeutil", "aggregator.views",
+        "aggregator.commands", "aggregator.commands.reading", "aggregator.feedfile", *STORE}
 # Standard modules the read path has no use for (each costs a few ms to tens of ms).
 READ_REFUSED_STDLIB = {"asyncio", "ssl", "concurrent", "multiprocessing", "email", "http",
                        "urllib.request", "logging", "dataclasses", "inspect"}
 # A fetch pass's own modules, with nothing fetched.
 FETCH_BASE = {"aggregator", "aggregator.commands", "aggregator.commands.fetching",
-              "aggregator.config", "aggregator.errors", "aggregator.instance", "aggregator.launch",
-              "aggregator.service", "aggregator.store", "aggregator.store.sqlite",
+              "aggregator.config", "aggregator.config_types", "aggregator.cmdline",
+              "aggregator.errors", "aggregator.instance", "aggregator.launch",
+              "aggregator.service", *STORE,
               "aggregator.timeutil", "aggregator.types", "aggregator.views",
               "classifiers", "classifiers.taxonomy"}
 # ... and those to go to the network and decide what the answers mean.
 FETCH_NETWORK = FETCH_BASE | {"aggregator.fetch", "aggregator.fetch.decide",
                               "aggregator.fetch.http", "aggregator.fetch.messages",
+                              "aggregator.fetch.reasons",
                               "aggregator.fetch.settings", "aggregator.fetch.transport"}
 # ... and those to read a 200 (the parsers).
 FETCH_PARSE = FETCH_NETWORK | {"aggregator.parse", "aggregator.parse.feeds",

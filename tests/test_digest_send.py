@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from smtpserver import SmtpServer, self_signed_cert
 
-from aggregator.config import Config, Settings
+from aggregator.config import Config, settings_from
 from aggregator.digest.deliver import preview_digest, send_digests
 from aggregator.errors import ConfigError
 from aggregator.instance import Instance
@@ -70,7 +70,7 @@ def make_config(home: Path, server: SmtpServer | None = None, *, security: str =
                             "username": username, "password_env": "TEST_DIGEST_SMTP_PASSWORD"}
     sub = {"name": "russia-iran-desk", "to": [DESK], "tags": ["russia-iran", "iran"],
            "min_score": 0.5, "at": "07:00", "timezone": "UTC", **digest}
-    return Config(Instance(home), Settings.model_validate({"smtp": smtp, "digest": [sub]}), (), None)
+    return Config(Instance(home), settings_from({"smtp": smtp, "digest": [sub]}), (), None)
 
 
 def ledger(store: SQLiteStore) -> set[tuple[str, int]]:

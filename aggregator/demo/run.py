@@ -29,7 +29,7 @@ def _digest_order(taxonomy: Any) -> list[str]:
 
 def run_demo(instance: Instance, echo: Callable[[str], None] = print,
              table: bool = True) -> Path:
-    from aggregator.config import Config, Settings
+    from aggregator.config import Config, settings_from
     from aggregator.demo import demo_feed_files, feed_name
     from aggregator.demo.server import FeedFileServer
     from aggregator.digest.render import Digest, group_by_tag, render
@@ -46,7 +46,7 @@ def run_demo(instance: Instance, echo: Callable[[str], None] = print,
     taxonomy_file = instance.taxonomy_file if instance.taxonomy_file.exists() \
         else SHIPPED_CONFIG / "taxonomy.toml"
     taxonomy = load_taxonomy(taxonomy_file)
-    settings = Settings.model_validate({
+    settings = settings_from({
         "database": {"url": f"sqlite:///{db}"},
         "classifier": {"models_dir": str(instance.var_dir / "models")},
     })
