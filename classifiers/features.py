@@ -112,6 +112,20 @@ def meta_col(token: str, cfg: FeatureConfig) -> int:
     return cfg.meta_offset + (_crc(token) & ((1 << _META_BITS) - 1))
 
 
+_META_COLS: dict[tuple[str, int], int] = {}
+
+
+def meta_col_cached(token: str, cfg: FeatureConfig) -> int:
+    """meta_col, remembered: metadata tokens repeat (len=brief, path=news, a feed's categories)."""
+    key = (token, cfg.meta_offset)
+    col = _META_COLS.get(key)
+    if col is None:
+        if len(_META_COLS) > 200_000:  # bounded in a long-running service
+            _META_COLS.clear()
+        col = _META_COLS[key] = meta_col(token, cfg)
+    return col
+
+
 def meta_tokens(categories: Sequence[str], feed_tags: Sequence[str]) -> list[str]:
     out = [f"cat={' '.join(c.lower().split())}" for c in categories if c.strip()]
     out += [f"feedtag={' '.join(t.lower().split())}" for t in feed_tags if t.strip()]
@@ -131,17 +145,20 @@ def form_tokens(title: str, text: str, url: str) -> list[str]:
     "Opinion |", a question, its first word), the site section in the URL's path (/opinion/,
     /features/), and the text's length."""
     out = []
-    m = _TITLE_FORM_RE.match(title)
+    head = title[:40]
+    # (the regexes only where their punctuation is: most titles have none)
+    m = _TITLE_FORM_RE.match(title) if (":" in head or "|" in head or " - " in head
+                                        or "\u2013" in head or "\u2014" in head) else None
     if m and len(m.group(1).split()) <= 3:
         prefix = m.group(1).strip()
         # "PIERS MORGAN: ..." is a columnist's byline, whoever the columnist is.
         byline = prefix.isupper() and " " in prefix
         out.append("titleform=byline" if byline else f"titleform={prefix.lower()}")
-    m = _TITLE_SUFFIX_RE.search(title)
+    m = _TITLE_SUFFIX_RE.search(title) if "|" in title else None
     # A programme or column name after the bar, shorter than the title before it.
     if m and len(m.group(1).split()) <= 3 and len(title[:m.start()].split()) > len(m.group(1).split()):
         out.append(f"titlesuffix={m.group(1).strip().lower()}")
-    if _BYLINE_RE.match(text):
+    if text[:1].isupper() and ":" in text[:60] and _BYLINE_RE.match(text):
         out.append("text=byline")
     m = _FIRST_WORD_RE.match(title)
     if m:
@@ -574,7 +591,7 @@ class Featurizer:
             forms = form_tokens(doc.title, doc.text, doc.url) if self.cfg.form_features else ()
             for m in (*meta_tokens(doc.categories, doc.feed_tags), *forms):
                 meta_rows.append(d)
-                meta_cols.append(meta_col(m, self.cfg))
+                meta_cols.append(meta_col_cached(m, self.cfg))
                 k = form_index.get(m)
                 if k is not None:
                     form_hits[d, k] = True
