@@ -51,7 +51,8 @@ if TYPE_CHECKING:
 __all__ = [
     "CLASSIFY_COMMIT_ITEMS", "FIRST_TRAINING", "GROUP_ENTRIES", "GROUP_SECONDS", "Classifier",
     "EventSink", "Progress", "TrainResult", "check_tags", "classify_pending", "cv_per_tag",
-    "demo_listing", "fetch_pass", "label_item", "lease_for", "load_classifier", "models_dir",
+    "demo_listing", "fetch_pass", "label_item", "lease_for", "load_classifier",
+    "migrate_to_postgres", "models_dir",
     "query", "reclassify", "rule_tags", "select_feeds", "status", "train_default",
     "uncertain_items", "user_label_examples",
 ]
@@ -151,6 +152,32 @@ def uncertain_items(store: Store, classifier: Classifier, n: int, tag: str | Non
             break
     views = {v.id: v for v in (store.get_item(i) for i, _, _ in picked) if v}
     return [(views[i], t, s) for i, t, s in picked if i in views]
+
+
+# -- the database ------------------------------------------------------------------------
+
+
+def migrate_to_postgres(instance: Any, to_url: str, from_url: str | None = None, *,
+                        batch: int = 5000, progress: Progress | None = None) -> tuple[Any, list[Any]]:
+    """Copy the instance's SQLite database (or ``from_url``) into the empty PostgreSQL
+    database at ``to_url``, in one transaction: (the SQLite path, rows copied per table)."""
+    from aggregator.store import POSTGRESQL, SQLITE, display_url
+
+    source_url = instance.absolute_database_url(from_url or instance.database_url())
+    if not SQLITE.matches(source_url):
+        raise UsageError(f"the database to copy must be SQLite (sqlite:///PATH), not "
+                         f"{display_url(source_url)}; pass --from sqlite:///PATH")
+    if not POSTGRESQL.matches(to_url):
+        raise UsageError(f"--to must be a postgresql:// URL, not {to_url!r}")
+    path = SQLITE.path(source_url)
+    if not SQLITE.exists(source_url):
+        raise UsageError(f"no SQLite database at {path} to copy")
+    from aggregator.store.postgres import PostgresStore
+    from aggregator.store.sqlite import SQLiteStore
+    from aggregator.store.transfer import copy_sqlite
+
+    with SQLiteStore(str(path)) as source, PostgresStore(to_url) as target:
+        return path, copy_sqlite(source, target, batch=batch, progress=progress)
 
 
 # -- status ----------------------------------------------------------------------------
