@@ -43,7 +43,7 @@ READ_REFUSED_STDLIB = {"asyncio", "ssl", "concurrent", "multiprocessing", "email
 FETCH_BASE = {"aggregator", "aggregator.commands", "aggregator.commands.fetching",
               "aggregator.config", "aggregator.config_types", "aggregator.cmdline",
               "aggregator.errors", "aggregator.instance", "aggregator.launch",
-              "aggregator.service", *STORE,
+              "aggregator.service", "aggregator.ingest", "aggregator.classify", *STORE,
               "aggregator.timeutil", "aggregator.types", "aggregator.views",
               "classifiers", "classifiers.taxonomy"}
 # ... and those to go to the network and decide what the answers mean.

@@ -160,8 +160,8 @@ def test_the_checker_sees_function_level_imports_and_cycles() -> None:
     """The walk itself: an import inside a function is an arrow, and a loop is found."""
     known = modules()
     walked = imports(known)
-    # service imports the fetcher only inside fetch_pass.
-    assert any(t == "aggregator.fetch.http" for t, _ in walked["aggregator.service"])
+    # The pipeline imports the fetcher only inside its fetch stage.
+    assert any(t == "aggregator.fetch.http" for t, _ in walked["aggregator.ingest"])
     assert cycles({"a": {("b", 1)}, "b": {("c", 1)}, "c": {("a", 1)}, "d": set()}) == [["a", "b", "c"]]
 
 

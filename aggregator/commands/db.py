@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from aggregator.commands.common import Context, handle_errors, pass_ctx, progress_reporter
-from aggregator.errors import UsageError
 
 
 @click.group()
@@ -32,27 +31,15 @@ def migrate(ctx: Context, to_url: str, from_url: str | None, batch: int) -> None
     ([database] url in config/aggregator.toml, or AGGREGATOR_DATABASE_URL) and start the
     daemons.
     """
-    from aggregator.store import POSTGRESQL, SQLITE, display_url
-
-    source_url = ctx.instance.absolute_database_url(from_url or ctx.instance.database_url())
-    if not SQLITE.matches(source_url):
-        raise UsageError(f"the database to copy must be SQLite (sqlite:///PATH), not "
-                         f"{display_url(source_url)}; pass --from sqlite:///PATH")
-    if not POSTGRESQL.matches(to_url):
-        raise UsageError(f"--to must be a postgresql:// URL, not {to_url!r}")
-    path = SQLITE.path(source_url)
-    if not SQLITE.exists(source_url):
-        raise UsageError(f"no SQLite database at {path} to copy")
-    from aggregator.store.postgres import PostgresStore
-    from aggregator.store.sqlite import SQLiteStore
-    from aggregator.store.transfer import copy_sqlite
+    from aggregator.service import migrate_to_postgres
+    from aggregator.store import display_url
 
     report, stop = progress_reporter()
-    with SQLiteStore(str(path)) as source, PostgresStore(to_url) as target:
-        try:
-            copied = copy_sqlite(source, target, batch=batch, progress=report)
-        finally:
-            stop()
+    try:
+        path, copied = migrate_to_postgres(ctx.instance, to_url, from_url, batch=batch,
+                                           progress=report)
+    finally:
+        stop()
     width = max(len(c.table) for c in copied)
     for c in copied:
         click.echo(f"{c.table:<{width}}  {c.rows:>9} rows")

@@ -8,11 +8,12 @@ state only: a feed the fetcher disabled after failing for 30 days comes back wit
 
 ``list`` and ``status`` are read in shell loops: they read the file with tomllib and the
 database with sqlite3, import rich only to draw a table, and never create a database.
+Everything but ``list`` goes through ``aggregator.feeds``; here are the options and output.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,15 +24,12 @@ from aggregator.commands import reading
 from aggregator.commands.common import Context, handle_errors, pass_ctx
 
 # The reading side lives in commands/reading.py, which the click-free fast path imports
-# (aggregator/launch.py runs a plain ``feeds list`` there); status and export use it too.
+# (aggregator/launch.py runs a plain ``feeds list`` there); status uses it too.
 from aggregator.commands.reading import emit_rows as _emit
 from aggregator.commands.reading import feed_state, state_text
-from aggregator.commands.reading import open_existing_store as _open_existing_store
-from aggregator.commands.reading import stored_feeds as _stored
 
 if TYPE_CHECKING:
-    from aggregator.instance import Instance
-    from aggregator.store.base import Attempt, Store
+    from aggregator.store.base import Attempt
     from aggregator.types import Feed
 
 _format_option = click.option(
@@ -68,24 +66,11 @@ def status(ctx: Context, names: tuple[str, ...], fmt: str | None) -> None:
 
     New items per day are counted over the fetch attempts kept (see [fetch] attempts_kept).
     """
-    from aggregator.feedfile import read_feeds
+    from aggregator.feeds import feed_health
     from aggregator.timeutil import utcnow
 
-    declared = read_feeds(ctx.instance)
-    _check_names(names, [f.name for f in declared])
-    wanted = [f for f in declared if not names or f.name in names]
     now = utcnow()
-    store = _open_existing_store(ctx)
-    try:
-        stored = {f.name: f for f in store.feeds()} if store else {}
-        rows = []
-        for decl in wanted:
-            feed = stored.get(decl.name)
-            attempts = store.attempts(feed.id, limit=100_000) if store and feed else []
-            rows.append(status_row(decl.name, feed, attempts, now))
-    finally:
-        if store:
-            store.close()
+    rows = [status_row(h.name, h.feed, h.attempts, now) for h in feed_health(ctx.instance, names)]
     _emit(rows, fmt, ["feed", "state~", "last success~", "last error*", "failures", "next due~",
                       "new/day"],
           lambda r: [r["feed"], r["state_text"], _when(r["last_success"]),
@@ -120,78 +105,25 @@ def add(ctx: Context, url: str, name: str | None, tags: tuple[str, ...],
     --pick N chooses. Adds a [[feed]] table at the end of config/feeds.toml; the feed is
     due at once.
     """
-    import re
+    from aggregator.feedcheck import ChooseFeed
+    from aggregator.feeds import add_feed
+    from aggregator.timeutil import format_duration, utcnow
 
-    from aggregator.config import NAME_PATTERN, load_feeds
-    from aggregator.errors import UsageError
-    from aggregator.feedfile import append_feeds, name_from_url, unique_name, valid_url
-    from aggregator.opml import url_key
-    from aggregator.service import check_tags
-    from aggregator.timeutil import format_duration, parse_duration
-    from aggregator.views import FeedConfig
-
-    instance = ctx.instance
-    known = _known_tags(instance)
-    current = load_feeds(instance, known)
-    url = url.strip()
-    if not valid_url(url):
-        raise UsageError(f"expected an http(s) feed URL like https://example.org/feed.xml, "
-                         f"found {url!r}")
-    check_tags(tags, sorted(known))
     try:
-        delta = parse_duration(interval) if interval is not None else None
-    except ValueError as e:
-        raise UsageError(f"--interval: {e}") from None
-    if pick is not None and no_check:
-        raise UsageError("--pick needs the page fetched: drop --no-check")
-    taken = {f.name for f in current}
-
-    def already_followed(url: str) -> None:
-        same = next((f for f in current if url_key(f.url) == url_key(url)), None)
-        if same:
-            raise UsageError(f"{url} is already followed as {same.name!r}")
-
-    # What needs no network first: a refusal should not wait for a fetch.
-    already_followed(url)
-    if name is not None:
-        if not re.match(NAME_PATTERN, name):
-            raise UsageError(f"--name: expected lower-case letters, digits, '-' and '_', starting "
-                             f"with a letter or digit, found {name!r}")
-        if name in taken:
-            other = next(f.url for f in current if f.name == name)
-            raise UsageError(f"--name: a feed named {name!r} already exists ({other}); "
-                             "choose another name")
-    checked = None
-    if not no_check:
-        checked = _check_url(ctx, url, pick)
-        if checked.url != url:  # found on the page given
-            url = checked.url
-            already_followed(url)
-    if name is None:
-        name = unique_name(name_from_url(url), taken)
-    feed = FeedConfig(name, url, tuple(dict.fromkeys(tags)), delta)
-    _edit_and_sync(ctx, instance, lambda text: append_feeds(text, [feed]))
-    details = "".join([f" tags: {' '.join(feed.tags)};" if feed.tags else "",
-                       f" every {format_duration(delta)};" if delta else ""])
-    found = f" (found on {checked.page})" if checked and checked.page else ""
-    click.echo(f"added {name}: {url}{found};{details} due now")
-
-
-def _check_url(ctx: Context, url: str, pick: int | None) -> Any:
-    """The feed at (or announced by) ``url``, fetched once; the candidates on stderr when
-    the page announces several."""
-    from aggregator.feedcheck import ChooseFeed, check_feed
-    from aggregator.parse.normalize import clean_text
-    from aggregator.timeutil import utcnow
-
-    settings = ctx.config().settings.fetch.to_settings()
-    try:
-        return check_feed(settings, url, utcnow(), pick=pick)
+        added = add_feed(ctx.instance, url, name=name, tags=tags, interval=interval, pick=pick,
+                         check=not no_check, now=utcnow())
     except ChooseFeed as e:
+        from aggregator.parse.normalize import clean_text
+
         for number, (feed_url, title) in enumerate(e.candidates, 1):
             shown = f"  ({clean_text(title)})" if title else ""
             click.echo(f"{number}. {feed_url}{shown}", err=True)
         raise
+    feed = added.feed
+    details = "".join([f" tags: {' '.join(feed.tags)};" if feed.tags else "",
+                       f" every {format_duration(feed.interval)};" if feed.interval else ""])
+    found = f" (found on {added.page})" if added.page else ""
+    click.echo(f"added {feed.name}: {feed.url}{found};{details} due now")
 
 
 @feeds.command()
@@ -203,19 +135,11 @@ def remove(ctx: Context, names: tuple[str, ...]) -> None:
 
     Deletes their tables from config/feeds.toml and deactivates them in the database.
     """
-    from aggregator.config import load_feeds
-    from aggregator.feedfile import remove_feed
+    from aggregator.feeds import remove_feeds
+    from aggregator.timeutil import utcnow
 
     instance = ctx.instance
-    _check_names(names, [f.name for f in load_feeds(instance)])
-
-    def edit(text: str) -> str:
-        for name in dict.fromkeys(names):
-            text = remove_feed(text, name)
-        return text
-
-    _edit_and_sync(ctx, instance, edit)
-    for name in dict.fromkeys(names):
+    for name in remove_feeds(instance, names, utcnow()):
         click.echo(f"removed {name} from {instance.display(instance.feeds_file)}; "
                    "its items are kept")
 
@@ -231,25 +155,10 @@ def import_opml(ctx: Context, file: Path, dry_run: bool) -> None:
     Folders that are tags in config/taxonomy.toml become tags. Duplicates (by URL or
     name) and invalid entries are skipped and reported.
     """
-    from aggregator.config import load_feeds
-    from aggregator.errors import UsageError
-    from aggregator.feedfile import append_feeds
-    from aggregator.opml import OpmlError, plan_import, read_opml
+    from aggregator.feeds import import_feeds
     from aggregator.timeutil import utcnow
 
-    instance = ctx.instance
-    known = _known_tags(instance)
-    current = load_feeds(instance, known)
-    try:
-        outlines = read_opml(file.read_bytes())
-    except OpmlError as e:
-        raise UsageError(f"{file}: {e}") from None
-    except OSError as e:
-        raise UsageError(f"{file}: cannot read: {e.strerror or e}") from None
-    plan = plan_import(outlines, current, known)
-    if plan.added and not dry_run:
-        comment = f"Imported from {file.name} on {utcnow():%Y-%m-%d}"
-        _edit_and_sync(ctx, instance, lambda text: append_feeds(text, plan.added, comment))
+    plan = import_feeds(ctx.instance, file, dry_run=dry_run, now=utcnow())
     verb = "would import" if dry_run else "imported"
     click.echo(f"{verb} {len(plan.added)} feed{'s' * (len(plan.added) != 1)} from {file}"
                + (f", skipped {len(plan.skipped)}" if plan.skipped else ""))
@@ -271,25 +180,15 @@ def export_opml(ctx: Context, file: Path | None) -> None:
 
     To FILE, or to standard output; other feed readers import it.
     """
-    from aggregator.errors import UsageError
-    from aggregator.feedfile import read_feeds, write_text_atomically
-    from aggregator.opml import ExportFeed
-    from aggregator.opml import export_opml as render
+    from aggregator.feeds import export_feeds, write_export
     from aggregator.timeutil import utcnow
 
-    declared = read_feeds(ctx.instance)
-    stored = _stored(ctx)
-    text = render([ExportFeed(f.name, f.url, f.tags, f.interval,
-                              getattr(stored.get(f.name), "title", None))
-                   for f in declared], utcnow())
+    text, count = export_feeds(ctx.instance, utcnow())
     if file is None:
         click.echo(text, nl=False)
         return
-    try:
-        write_text_atomically(file, text)
-    except OSError as e:
-        raise UsageError(f"{file}: cannot write: {e.strerror or e}") from None
-    click.echo(f"wrote {len(declared)} feeds to {file}", err=True)
+    write_export(file, text)
+    click.echo(f"wrote {count} feeds to {file}", err=True)
 
 
 # -- the database state --------------------------------------------------------------
@@ -305,23 +204,19 @@ def enable(ctx: Context, names: tuple[str, ...]) -> None:
     Clears the disabled and failure state, e.g. of a feed the fetcher disabled after
     failing for [fetch] disable_after (30 days).
     """
+    from aggregator.feeds import enable_feeds
     from aggregator.timeutil import utcnow
 
-    store = _synced_store(ctx, names)
-    try:
-        for name in dict.fromkeys(names):
-            before = store.feeds([name])[0]
-            store.set_feed_disabled(name, None, utcnow())
-            if not before.enabled:
-                click.echo(f"enabled {name} (was disabled since {before.disabled_at:%Y-%m-%d}: "
-                           f"{before.disabled_reason}); due now")
-            elif before.consecutive_failures:
-                click.echo(f"{name} was not disabled; cleared {before.consecutive_failures} "
-                           "failures; due now")
-            else:
-                click.echo(f"{name} was not disabled; due now")
-    finally:
-        store.close()
+    for before, _ in enable_feeds(ctx.instance, names, utcnow()):
+        name = before.name
+        if not before.enabled:
+            click.echo(f"enabled {name} (was disabled since {before.disabled_at:%Y-%m-%d}: "
+                       f"{before.disabled_reason}); due now")
+        elif before.consecutive_failures:
+            click.echo(f"{name} was not disabled; cleared {before.consecutive_failures} "
+                       "failures; due now")
+        else:
+            click.echo(f"{name} was not disabled; due now")
 
 
 @feeds.command()
@@ -334,21 +229,17 @@ def disable(ctx: Context, names: tuple[str, ...], reason: str) -> None:
 
     Database state only: config/feeds.toml is not changed; 'enable' undoes it.
     """
+    from aggregator.feeds import disable_feeds
     from aggregator.timeutil import utcnow
 
-    store = _synced_store(ctx, names)
-    try:
-        for name in dict.fromkeys(names):
-            before = store.feeds([name])[0]
-            if not before.enabled:
-                # Keep the first reason: it says why (e.g. 30 days of failures).
-                click.echo(f"{name} is already disabled since {before.disabled_at:%Y-%m-%d}: "
-                           f"{before.disabled_reason}")
-                continue
-            store.set_feed_disabled(name, reason, utcnow())
+    for before, changed in disable_feeds(ctx.instance, names, reason, utcnow()):
+        name = before.name
+        if not changed:
+            # Keep the first reason: it says why (e.g. 30 days of failures).
+            click.echo(f"{name} is already disabled since {before.disabled_at:%Y-%m-%d}: "
+                       f"{before.disabled_reason}")
+        else:
             click.echo(f"disabled {name}: {reason}; 'aggregator feeds enable {name}' undoes it")
-    finally:
-        store.close()
 
 
 # -- rows (pure) ---------------------------------------------------------------------
@@ -356,6 +247,7 @@ def disable(ctx: Context, names: tuple[str, ...], reason: str) -> None:
 
 def status_row(name: str, feed: Feed | None, attempts: Sequence[Attempt],
                now: datetime) -> dict[str, Any]:
+    from aggregator.feeds import new_items_per_day
     from aggregator.timeutil import to_iso
 
     def iso(dt: datetime | None) -> str | None:
@@ -380,85 +272,8 @@ def status_row(name: str, feed: Feed | None, attempts: Sequence[Attempt],
     }
 
 
-def new_items_per_day(attempts: Sequence[Attempt], now: datetime) -> float | None:
-    """New items over the attempts kept, per day of the span they cover (at least a day).
-
-    At least a day, so a feed fetched once an hour ago does not claim its whole backlog
-    as a daily rate.
-    """
-    if not attempts:
-        return None
-    oldest = min(a.at for a in attempts)
-    days = max((now - oldest).total_seconds() / 86400, 1.0)
-    return round(sum(a.new_items for a in attempts) / days, 1)
-
-
 # -- plumbing ------------------------------------------------------------------------
 
 
 def _when(iso: str | None, none: str = "") -> str:
     return iso.replace("T", " ")[:16] if iso else none
-
-
-def _check_names(names: Sequence[str], declared: Sequence[str]) -> None:
-    from aggregator.errors import UsageError, suggest
-
-    for name in names:
-        if name not in declared:
-            raise UsageError(f"no feed named {name!r} in config/feeds.toml"
-                             f"{suggest(name, declared)}")
-
-
-def _known_tags(instance: Instance) -> set[str]:
-    from aggregator.config import load_taxonomy
-
-    return {t.name for t in load_taxonomy(instance).tags}
-
-
-def _edit_and_sync(ctx: Context, instance: Instance, edit: Callable[[str], str]) -> None:
-    """Apply a text edit to config/feeds.toml, then make the database agree at once.
-
-    Both under one lock: a sync that read the file before another command's edit would
-    deactivate the feed that edit added.
-    """
-    from aggregator.config import load_feeds
-    from aggregator.errors import ConfigError
-    from aggregator.feedfile import FeedFileError, edit_file, locked
-    from aggregator.timeutil import utcnow
-
-    path = instance.feeds_file
-    shown = instance.display(path)
-    try:
-        with locked(path):
-            edit_file(path, edit)
-            declared = load_feeds(instance)
-            store = ctx.store()
-            try:
-                store.sync_feeds(declared, utcnow())
-            finally:
-                store.close()
-    except FeedFileError as e:
-        raise ConfigError(shown, "", e.expected, e.found) from None
-    except OSError as e:
-        raise ConfigError(shown, "", "a file this user can write", e.strerror or str(e)) from None
-
-
-def _synced_store(ctx: Context, names: Sequence[str]) -> Store:
-    """An open store that knows every feed in the file, after checking ``names`` are there."""
-    from aggregator.config import load_feeds
-    from aggregator.feedfile import locked
-    from aggregator.timeutil import utcnow
-
-    store: Store | None = None
-    try:
-        # Under the edit lock, so this sync never works from a file read mid-edit.
-        with locked(ctx.instance.feeds_file):
-            declared = load_feeds(ctx.instance)
-            _check_names(names, [f.name for f in declared])
-            store = ctx.store()
-            store.sync_feeds(declared, utcnow())
-    except BaseException:
-        if store is not None:
-            store.close()
-        raise
-    return store

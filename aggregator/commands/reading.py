@@ -376,14 +376,3 @@ def feed_states(ctx: Context) -> dict[str, FeedState]:
         return store.feed_states()
     finally:
         store.close()
-
-
-def stored_feeds(ctx: Context) -> dict[str, Feed]:
-    """The stored feeds by name; none before the database exists."""
-    store = open_existing_store(ctx)
-    if store is None:
-        return {}
-    try:
-        return {f.name: f for f in store.feeds()}
-    finally:
-        store.close()
