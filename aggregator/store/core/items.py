@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -10,6 +9,12 @@ from typing import Any
 from aggregator.store.core.base import CoreBase
 from aggregator.store.core.sql import VIEW_COLUMNS, VIEW_SELECT, Query, Term, Writer
 from aggregator.views import Enclosure, ItemQuery, ItemView, Source, Story, TagCount, TagScore
+
+
+def _escape(text: str) -> str:
+    """html.escape(text, quote=False), without importing html (and html.entities: ~3 ms of
+    every query)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 class Items(CoreBase):
@@ -174,7 +179,7 @@ class Items(CoreBase):
             categories=tuple(j(r[6])), tags=tuple(tags[r[0]]), sources=tuple(sources[r[0]]),
             # No HTML is stored when it had no markup (normalize.stored_html): it is the
             # text, escaped (normalize.display_html, inlined: queries must not load nh3).
-            content_html=r[7] or html.escape(r[5], quote=False), authors=tuple(j(r[8])),
+            content_html=r[7] or _escape(r[5]), authors=tuple(j(r[8])),
             language=r[9], date_is_fetch_time=bool(r[10]),
             enclosures=tuple(Enclosure(x["url"], x.get("type"), x.get("length"))
                              for x in j(r[11])) if r[11] else (),
