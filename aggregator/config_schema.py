@@ -140,8 +140,8 @@ class DaemonSettings(_Section):
     digest_grace: Duration = timedelta(hours=12)
     retrain_every: Duration = timedelta(days=1)
     batch_size: int = Field(200, ge=1)
-    # Feeds claimed at a time, refilled as each claim is stored: daemons sharing a
-    # database split the due feeds evenly, and a slow or dead one holds few.
+    # Feeds a daemon keeps in flight, one more claimed as each finishes: daemons sharing
+    # a database split the due feeds evenly, and a slow or dead one holds few.
     claim_size: int = Field(10, ge=1)
 
 

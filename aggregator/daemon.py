@@ -120,8 +120,10 @@ class Daemon:
     def poll(self) -> None:
         from aggregator.service import fetch_pass
 
-        # Small claims, claimed again as each is stored: daemons sharing a database take
-        # turns at the due feeds instead of the first to poll taking them all.
+        # claim_size feeds in flight, one more claimed as each finishes: daemons sharing a
+        # database take the due feeds at the pace they fetch them, instead of the first to
+        # poll taking them all. A pass takes what was due when it began; the next takes
+        # what came due meanwhile.
         batch = self.config.settings.daemon.claim_size
         with self._store() as store:
             if self._leases_left:

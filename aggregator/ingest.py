@@ -4,7 +4,9 @@
 responses parsed but not stored yet, the counts) and runs each stage as a method:
 
 - ``select``: sync the feeds from the config, pick the named, all, or due (claimed) ones;
-- ``fetch``: conditional GETs, concurrently, each response handed on as it comes;
+- ``fetch``: conditional GETs, concurrently, each response handed on as it comes; a
+  daemon's pass (claim mode) keeps ``[daemon] claim_size`` feeds in flight and claims more
+  as each one finishes;
 - ``parse``: in a worker thread, under the CPU budget, skipping the entries already stored;
 - ``store``: the responses in groups (``group_due``), one commit each, with rule tags and
   each feed's new fetch state (``fetch.decide``);
@@ -74,8 +76,9 @@ def select_feeds(store: Store, config: Config, names: Sequence[str], all_feeds: 
 def lease_for(config: Config, feeds: int | None) -> timedelta:
     """How long a daemon may hold the feeds it claimed: one ``total_timeout`` per wave of
     ``concurrency`` feeds, and one more for waiting on per-host limits and storing. With
-    the defaults (claims of ``[daemon] claim_size`` 10, 60 s) that is 2 minutes: a dead
-    daemon's feeds are due again within that, and a live one stores its claim well inside."""
+    the defaults (``[daemon] claim_size`` 10 in flight, 60 s) that is 2 minutes: a dead
+    daemon's feeds are due again within that, and a live one stores each well inside (it
+    claims a feed only when a fetch has made room for it)."""
     import math
 
     fetch = config.settings.fetch
@@ -86,6 +89,13 @@ def lease_for(config: Config, feeds: int | None) -> timedelta:
 def rule_tags(feed: Feed) -> list[TagScore]:
     """The tags a feed's declaration implies, for each of its new items."""
     return [TagScore(t, 1.0, "rule", None, (f"feed {feed.name} is tagged {t}",)) for t in feed.tags]
+
+
+class Refill(NamedTuple):
+    """Claim mode: ``window`` fetches kept in flight, ``claim(n)`` claiming n more."""
+
+    window: int
+    claim: Callable[[int], list[Feed]]
 
 
 class Received(NamedTuple):
@@ -134,13 +144,18 @@ class Ingest:
             limit: int | None = None, claim_owner: str | None = None,
             classifier: Classifier | None = None, classify: bool = True,
             notice: Callable[[str], None] | None = None) -> PassSummary:
-        feeds = self.select(names, all_feeds, limit=limit, claim_owner=claim_owner)
+        begun = self.now()  # a claiming pass takes what was due by now, no more
+        feeds = self.select(names, all_feeds, limit=limit, claim_owner=claim_owner, now=begun)
         first = any(f.last_success_at is None for f in feeds)
         # A first fetch: the model loads as soon as there is something new to classify.
         preloaded = _Preload(self.config) if first and classify and classifier is None else None
         self.on_new = preloaded.start if preloaded else None
         started = self.now()
-        summary = self.fetch_all(feeds)
+        refill = None
+        if claim_owner is not None and not names and not all_feeds:
+            refill = self._refill(claim_owner, limit or self.config.settings.daemon.claim_size,
+                                  begun)
+        summary = self.fetch_all(feeds, refill=refill)
         tags = 0
         if classify and not self.stopped():
             tags = self.classify(classifier, notice, preloaded.result if preloaded else None)
@@ -165,12 +180,16 @@ class Ingest:
     # -- select -------------------------------------------------------------------------
 
     def select(self, names: Sequence[str] = (), all_feeds: bool = False, *,
-               limit: int | None = None, claim_owner: str | None = None) -> list[Feed]:
-        """The feeds this pass fetches; the HTTP client (and the parsers, when a feed was
-        never fetched) start loading in a thread meanwhile."""
-        self.db.sync_feeds(self.config.feeds, self.now())
-        feeds = select_feeds(self.db, self.config, names, all_feeds, self.now(),
-                             claim_owner=claim_owner, limit=limit)
+               limit: int | None = None, claim_owner: str | None = None,
+               now: datetime | None = None) -> list[Feed]:
+        """The feeds this pass fetches (due by ``now``); the HTTP client (and the parsers,
+        when a feed was never fetched) start loading in a thread meanwhile."""
+        now = now or self.now()
+        self.db.sync_feeds(self.config.feeds, now)
+        feeds = select_feeds(self.db, self.config, names, all_feeds, now,
+                             claim_owner=claim_owner,
+                             limit=limit if claim_owner is None or names or all_feeds
+                             else limit or self.config.settings.daemon.claim_size)
         if limit is not None:
             feeds = feeds[:limit]
         if feeds:
@@ -184,22 +203,37 @@ class Ingest:
 
     # -- fetch --------------------------------------------------------------------------
 
-    def fetch_all(self, feeds: Sequence[Feed]) -> PassSummary:
-        """Fetch, parse and store ``feeds``; the pass's counts."""
+    def _refill(self, owner: str, window: int, started: datetime) -> Refill:
+        """Claims ``n`` more due feeds for ``owner``: only those due when the pass
+        ``started``, so a pass ends (and the daemon's next one beats its heartbeat) even
+        while feeds keep coming due; each leased from now, as the first claim."""
+        lease = lease_for(self.config, window)
+
+        def claim(n: int) -> list[Feed]:
+            # The lease runs from `started` in the query: lengthened by the time since.
+            return self.db.claim_due_feeds(started, n, owner, lease + (self.now() - started))
+
+        return Refill(window, claim)
+
+    def fetch_all(self, feeds: Sequence[Feed], *, refill: Refill | None = None) -> PassSummary:
+        """Fetch, parse and store ``feeds``; the pass's counts. With ``refill`` (claim
+        mode), ``refill.window`` stay in flight: each that finishes makes room for one
+        more claimed through ``refill.claim(n)``, until nothing more is due."""
         if not feeds:  # nothing due: no event loop, no HTTP client to load
             return PassSummary()
         import asyncio
 
-        asyncio.run(self.fetch(feeds))
+        asyncio.run(self.fetch(feeds, refill=refill))
         return self.summary()
 
-    async def fetch(self, feeds: Sequence[Feed]) -> None:
+    async def fetch(self, feeds: Sequence[Feed], *, refill: Refill | None = None) -> None:
         """The fetch stage, watched: a group waiting for slow responses is stored within
         ``GROUP_SECONDS`` all the same, and a stop abandons what is left at its deadline."""
         import asyncio
 
         loop = asyncio.get_running_loop()
-        task = asyncio.create_task(self._receive_all(feeds))
+        receive = self._receive_all(feeds) if refill is None else self._receive_claimed(feeds, refill)
+        task = asyncio.create_task(receive)
         bound = self.config.settings.daemon.stop_timeout.total_seconds()
         deadline: float | None = None
         failed: BaseException | None = None
@@ -245,6 +279,53 @@ class Ingest:
                 self.add(Received(feed, response, parsed, at), loop.time())
                 if self._group_due(loop.time()):
                     self.store()
+        self.store()
+
+    async def _receive_claimed(self, feeds: Sequence[Feed], refill: Refill) -> None:
+        """Claim mode: ``refill.window`` fetches in flight, refilled as each finishes, so
+        daemons sharing a database take the due feeds at the pace they fetch them, and
+        a slow daemon (or a slow host) holds only what it is fetching. The claims run on
+        the loop thread between group commits (both synchronous), never inside one.
+        The fetcher's own limits still hold (``per_host``, ``concurrency``)."""
+        import asyncio
+
+        from aggregator.fetch.decide import plan
+        from aggregator.fetch.http import Fetcher
+
+        loop = asyncio.get_running_loop()
+        window = refill.window
+        flying: dict[asyncio.Task[FetchResponse], Feed] = {}
+        async with Fetcher(self.settings) as fetcher:
+
+            def launch(batch: Sequence[Feed]) -> None:
+                self.total += len(batch)
+                for feed in batch:
+                    request = plan(feed, self.now(), self.settings)
+                    flying[asyncio.ensure_future(fetcher.fetch(request))] = feed
+
+            launch(feeds)
+            more = len(feeds) >= window  # fewer: nothing more was due when the pass began
+            try:
+                while flying:
+                    done, _ = await asyncio.wait(flying, return_when=asyncio.FIRST_COMPLETED)
+                    for task in done:
+                        feed = flying.pop(task)
+                        response = task.result()  # a feed's failure is a response; a bug raises
+                        at = self.now()
+                        parsed = await self.parse(feed, response, at)
+                        self.add(Received(feed, response, parsed, at), loop.time())
+                        if self._group_due(loop.time()):
+                            self.store()
+                    wanted = window - len(flying)
+                    if more and wanted > 0 and not self.stopped():
+                        claimed = refill.claim(wanted)
+                        more = len(claimed) == wanted
+                        launch(claimed)
+            finally:
+                for task in flying:
+                    task.cancel()
+                if flying:
+                    await asyncio.wait(flying)
         self.store()
 
     # -- parse --------------------------------------------------------------------------
