@@ -267,6 +267,13 @@ class CueLexicon:
         self.prefixes = tuple(prefixes.items())
         self._prefix_starts = tuple(prefixes)
         self.bigram_starts = {a for a, _ in self.bigram} | set(self.bigram_prefix)
+        # Second words, so that only pairs that can complete a cue are looked up.
+        self.bigram_seconds = {b for _, b in self.bigram}
+        self._second_prefixes = tuple({b for pairs in self.bigram_prefix.values() for b, _ in pairs})
+
+    def is_second(self, norm: str) -> bool:
+        return norm in self.bigram_seconds or (
+            bool(self._second_prefixes) and norm.startswith(self._second_prefixes))
 
     def token_mask(self, norm: str, raw: str) -> int:
         mask = self.exact_ci.get(norm, 0) | self.exact_cs.get(raw, 0)
@@ -387,6 +394,7 @@ class _Vocab:
         self.bistart = np.zeros(cap, dtype=bool)
         self.cue = np.zeros(cap, dtype=np.int64)  # bit mask of the themes this token cues
         self.cuestart = np.zeros(cap, dtype=bool)  # first word of a two-word cue
+        self.cuesecond = np.zeros(cap, dtype=bool)  # second word of one
         self.indptr = np.zeros(cap + 1, dtype=np.int32)
         self.cdata = np.zeros(cap * 16, dtype=np.int32)
         self.cused = 0
@@ -423,6 +431,7 @@ class _Vocab:
         self.bistart = _grown(self.bistart, need)
         self.cue = _grown(self.cue, need)
         self.cuestart = _grown(self.cuestart, need)
+        self.cuesecond = _grown(self.cuesecond, need)
         self.indptr = _grown(self.indptr, need + 1)
         cfg = self.cfg
         lex = self.lex
@@ -449,6 +458,7 @@ class _Vocab:
         if cues.tags:
             self.cue[start:need] = [cues.token_mask(s, raw) for s, raw in zip(norms, raws, strict=True)]
             self.cuestart[start:need] = [s in cues.bigram_starts for s in norms]
+            self.cuesecond[start:need] = [cues.is_second(s) for s in norms]
         self.cdata = _grown(self.cdata, self.cused + len(cols))
         self.cdata[self.cused : self.cused + len(cols)] = cols
         self.indptr[start + 1 : need + 1] = self.cused + np.cumsum(counts)
@@ -690,7 +700,8 @@ class Featurizer:
             return np.zeros(len(ids), dtype=np.int64), np.zeros((n, 0), dtype=np.int64)
         vocab = self.vocab
         mask = vocab.cue[ids]
-        cand = np.flatnonzero(vocab.cuestart[ids[:-1]]) if len(ids) > 1 else np.zeros(0, dtype=np.int64)
+        cand = (np.flatnonzero(vocab.cuestart[ids[:-1]] & vocab.cuesecond[ids[1:]]) if len(ids) > 1
+                else np.zeros(0, dtype=np.int64))
         if len(cand):
             mask = mask.copy()
             norm = vocab.norm

@@ -523,27 +523,38 @@ class TagModel:
         assigned on its score alone)."""
         if not self.cues:
             return
+        cols = [(k, self._tag_index[tag]) for k, tag in enumerate(self.cues) if tag in self._tag_index]
+        wanted = np.zeros(batch.n, dtype=bool)
+        for _, t in cols:
+            wanted |= labels[:, t]
+        if not wanted.any():
+            return
+        # The cue hits of the documents that need reasons, in order: (doc, position).
+        hits = np.flatnonzero(batch.cue_tok)
+        docs = np.searchsorted(batch.starts, hits, side="right") - 1
+        keep = wanted[docs]
+        hits, docs = hits[keep], docs[keep]
+        masks = batch.cue_tok[hits]
         norm = self._featurizer.vocab.norm
-        for k, tag in enumerate(self.cues):
-            t = self._tag_index.get(tag, -1)
-            if t < 0:
-                continue
-            bit = 1 << k
+        found: dict[tuple[int, int], list[str]] = {}  # (doc, cue index) -> terms
+        for k, t in cols:
+            # Only this tag's hits in the documents it was assigned to (few, for a theme).
+            sel = np.flatnonzero((masks & (1 << k)).astype(bool) & labels[docs, t])
+            prev_doc, prev_pos = -1, -1
+            for d, p, w in zip(docs[sel].tolist(), hits[sel].tolist(),
+                               batch.ids[hits[sel]].tolist(), strict=True):
+                terms = found.setdefault((d, k), [])
+                word = norm[w]
+                if d == prev_doc and p == prev_pos + 1 and terms:  # a two-word cue: one term
+                    terms[-1] = f"{terms[-1]} {word}"
+                elif len(terms) < 3 and word not in terms:
+                    terms.append(word)
+                prev_doc, prev_pos = d, p
+        for k, t in cols:
+            tag = self.tags[t]
             for i in np.flatnonzero(labels[:, t]).tolist():
-                s0, e0 = int(batch.starts[i]), int(batch.starts[i + 1])
-                pos = np.flatnonzero(batch.cue_tok[s0:e0] & bit).tolist()
-                terms: list[str] = []
-                j = 0
-                while j < len(pos):  # the two words of a two-word cue are adjacent: one term
-                    if j + 1 < len(pos) and pos[j + 1] == pos[j] + 1:
-                        term = f"{norm[batch.ids[s0 + pos[j]]]} {norm[batch.ids[s0 + pos[j + 1]]]}"
-                        j += 2
-                    else:
-                        term = norm[batch.ids[s0 + pos[j]]]
-                        j += 1
-                    if term not in terms:
-                        terms.append(term)
-                first = ((f"evidence: {', '.join(terms[:3])}",) if terms
+                terms = found.get((i, k), [])
+                first = ((f"evidence: {', '.join(dict.fromkeys(terms[:3]))}",) if terms
                          else ("no cue term: score above the evidence bar",))
                 out[i][tag] = first + out[i].get(tag, ())
 
