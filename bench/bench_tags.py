@@ -4,6 +4,7 @@
     .venv/bin/python -m bench.bench_tags --only dev       # one of dev|agnews|realfeeds|probes|reuters|agacc
     .venv/bin/python -m bench.bench_tags --show 20        # + 20 random tagged real items per theme, to read
     .venv/bin/python -m bench.bench_tags --json out.json
+    .venv/bin/python -m bench.bench_tags --only ablation  # what each part of the corpus brings
     .venv/bin/python -m bench.bench_tags --only dev --background 3000   # + ours retrained beside
                                                    # 3,000 real items, as `train --background` does
 
@@ -239,9 +240,31 @@ def section_probes(model: TagModel, report: dict[str, Any]) -> None:
     report["probes"] = {"failures": failures}
 
 
+def section_ablation(taxonomy: Taxonomy, report: dict[str, Any]) -> None:
+    """The default model trained on growing parts of the starter corpus, on the dev set."""
+    data = dev_set()
+    docs, gold = [d for d, _ in data], [g for _, g in data]
+    every = starter_examples()
+    parts = [("geopolitics only", ("ng-", "fs-", "gn-")), ("+ off-topic items", ("fs-", "gn-")),
+             ("+ feed-style themed items", ("gn-",)), ("+ genre items (shipped)", ())]
+    print("\n== ablation: the default model on growing parts of the starter corpus, dev set")
+    out = {}
+    for name, left_out in parts:
+        examples = [e for e in every if not e.id.startswith(left_out)] if left_out else every
+        model = train(examples, taxonomy, config=STARTER_CONFIG)
+        pred = ours_predict(model, docs)
+        th, an = theme_figures(gold, pred), tag_prf(gold, pred, "analysis")
+        out[name] = {"examples": len(examples), "themes": th, "analysis": an}
+        print(f"{name:28} {len(examples):5} examples  themes P {th['micro_precision']:.3f} "
+              f"R {th['micro_recall']:.3f} F1 {th['micro_f1']:.3f}  no-theme tagged "
+              f"{th['no_theme_given_theme']:.1%}  analysis F1 {an['f1']:.3f}")
+    report["ablation"] = out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", choices=["dev", "agnews", "realfeeds", "probes", "reuters", "agacc"])
+    ap.add_argument("--only", choices=["dev", "agnews", "realfeeds", "probes", "reuters", "agacc",
+                                       "ablation"])
     ap.add_argument("--show", type=int, default=0, help="print N random tagged real items per theme")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--model", type=Path, help="evaluate this saved model instead of training the default")
@@ -285,6 +308,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             section_realfeeds(model, cues, report, args.show)
         else:
             print(f"\n== realfeeds: skipped, {realfeeds.ARCHIVE} is absent")
+    if args.only == "ablation" and realfeeds.available():
+        section_ablation(taxonomy, report)
     for name, only in (("reuters", "reuters"), ("agacc", "agnews")):
         if want(name) and args.only is not None:
             from bench.evaluate_classifier import run_dataset
