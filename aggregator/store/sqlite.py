@@ -475,10 +475,12 @@ class SQLiteStore(StoreCore):
             return None
         by_date = " ORDER BY i.published DESC, i.id DESC"
         for n, (sql, args) in enumerate(drivers):
-            found = self._ids(f"{sql} LIMIT {self.FEW}", args)
-            if not found:
+            # Counted in SQLite first: a common tag's thousands of ids are never built in Python.
+            count = self.conn.execute(f"SELECT count(*) FROM ({sql} LIMIT {self.FEW})", args).fetchone()[0]
+            if not count:
                 return []
-            if len(found) < self.FEW:  # all of them: the page is among these
+            if count < self.FEW:  # all of them: the page is among these
+                found = self._ids(sql, args)
                 is_search = bool(q.search) and n == len(drivers) - 1
                 where, wargs = _and(self._item_filters(q, (min(found), max(found)),
                                                        search=not is_search))
