@@ -246,7 +246,6 @@ class TagModel:
             for kind, group in (
                 ("cued", set(self.cues)),
                 ("relationship", set(rules.relationships)),
-                ("region", set(regions)),
                 ("genre", {t for g in rules.exclusive for t in g}),
             )
         }

@@ -26,31 +26,9 @@ NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An instance (shipped config) with a few tagged items, written through the store."""
-    import shutil
+    from conftest import tagged_instance
 
-    from aggregator.store.sqlite import SQLiteStore
-    from aggregator.types import Entry
-    from aggregator.views import FeedConfig, TagScore
-
-    root = Path(__file__).resolve().parents[1]
-    home = tmp_path_factory.mktemp("imports") / "inst"
-    (home / "var").mkdir(parents=True)
-    shutil.copytree(root / "config", home / "config")
-    store = SQLiteStore(home / "var" / "aggregator.db")
-    try:
-        store.sync_feeds([FeedConfig("wire", "https://wire.example.org/rss")], NOW)
-        feed = store.feeds()[0]
-        entries = [Entry(key=f"k{i}", title=f"Talks in Vienna, day {i}",
-                         url=f"https://wire.example.org/{i}", canonical_url=None,
-                         summary="Negotiators met again. " * 20, content_html="<p>text</p>",
-                         published=NOW, content_hash=str(i)) for i in range(3)]
-        ids = store.save_entries(feed, entries, NOW).new_item_ids
-        store.write_model_tags([(i, [TagScore("iran", 0.9), TagScore("nuclear", 0.7)])
-                                for i in ids], NOW)
-    finally:
-        store.close()
-    return home
+    return tagged_instance(tmp_path_factory.mktemp("imports") / "inst", NOW, ("iran", "nuclear"))
 
 
 def _run(home: Path, *args: str) -> tuple[int, set[str], str]:

@@ -15,23 +15,16 @@ from collections.abc import Iterator
 
 import httpx
 
-from aggregator.fetch.messages import (  # the error_kind values
+from aggregator.fetch.messages import (
     BAD_SCHEME,
     BAD_URL,
     CONNECT,
     DECODE,
-    HTTP,
     INTERNAL,
     NETWORK,
     PROTOCOL,
-    REDIRECT_LOOP,
     TIMEOUT,
-    TOO_LARGE,
-    TOO_MANY_REDIRECTS,
 )
-
-__all__ = ["BAD_SCHEME", "BAD_URL", "CONNECT", "DECODE", "HTTP", "INTERNAL", "NETWORK", "PROTOCOL",
-           "REDIRECT_LOOP", "TIMEOUT", "TOO_LARGE", "TOO_MANY_REDIRECTS", "network_reason", "size_text"]
 
 _ERRNOS = {
     errno.ECONNREFUSED: "connection refused",
