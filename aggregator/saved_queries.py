@@ -5,10 +5,12 @@ Relative times ('7d') are kept as written, so a saved query always means "the la
 
 from __future__ import annotations
 
-from typing import Any
-
 from aggregator.errors import ConfigError, UsageError
 from aggregator.instance import Instance, read_toml
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 KEYS = {"tags": list, "any_tags": list, "not_tags": list, "min_score": float, "sources": list,
         "feeds": list, "since": str, "until": str, "search": str, "limit": int, "sort": str}

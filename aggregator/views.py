@@ -5,14 +5,16 @@ is most of the cost. Frozen dataclasses would put ``dataclasses`` (and ``inspect
 ``dis`` behind it) plus the generated methods of every class on that path: about 20 ms of a
 60 ms command, measured with ``python -X importtime``. Named tuples are as immutable, cost a
 tenth of that to define and less to build, which counts when a query builds thousands of
-rows. The pipeline's own values (entries, fetch state, attempts) stay frozen dataclasses in
-``aggregator.types``; change a value here with ``value._replace(...)``.
+rows (``aggregator.namedtuple`` builds them without importing ``typing``). The pipeline's
+own values (entries, fetch state, attempts) stay frozen dataclasses in ``aggregator.types``;
+change a value here with ``value._replace(...)``.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import NamedTuple
+
+from aggregator.namedtuple import NamedTuple
 
 
 class FeedConfig(NamedTuple):

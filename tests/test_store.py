@@ -63,7 +63,7 @@ def test_migrations_are_numbered_and_applied_once(tmp_path: Path) -> None:
     SQLiteStore(path).close()
     with sqlite3.connect(path) as c:
         assert c.execute("SELECT version FROM schema_migrations").fetchall() == [
-            (int(m.name.split("_")[0]),) for m in sorted(MIGRATIONS.glob("*.sql"))]
+            (int(m.name.split("_")[0]),) for m in sorted(Path(MIGRATIONS).glob("*.sql"))]
         assert c.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
@@ -186,7 +186,7 @@ def test_a_feeds_writes_in_one_sqlite_transaction_commit_or_vanish_together(tmp_
 def test_postgresql_migrations_mirror_sqlite_and_apply_once(pg: str) -> None:
     import psycopg
 
-    numbered = lambda d: [m.name.split("_")[0] for m in sorted(d.glob("*.sql"))]  # noqa: E731
+    numbered = lambda d: [m.name.split("_")[0] for m in sorted(Path(d).glob("*.sql"))]  # noqa: E731
     assert numbered(PG_MIGRATIONS) == numbered(MIGRATIONS), "each sqlite migration needs a twin"
     PostgresStore(pg).close()
     PostgresStore(pg).close()

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
 from aggregator.cmdline import Param
 from aggregator.errors import UsageError
 
-if TYPE_CHECKING:
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs a read command ~5 ms of its start
+    from typing import Any
+
     from aggregator.cmdline import Context
     from aggregator.store.base import Store
     from aggregator.types import Feed
@@ -89,10 +91,10 @@ def _when(option: str, value: str | None) -> Any:
 
 
 def _known_tags(ctx: Context, store: Any) -> list[str]:
-    from aggregator.instance import SHIPPED_CONFIG, read_toml
+    from aggregator.instance import read_toml, shipped_config
 
     inst = ctx.instance
-    path = inst.taxonomy_file if inst.taxonomy_file.exists() else SHIPPED_CONFIG / "taxonomy.toml"
+    path = inst.taxonomy_file if inst.taxonomy_file.exists() else shipped_config() / "taxonomy.toml"
     names = [t.get("name") for t in read_toml(path, inst).get("tag", []) if isinstance(t, dict)]
     return sorted({*filter(None, names), *store.distinct_tags()})
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from aggregator.instance import SHIPPED_CONFIG, Instance
+from aggregator.instance import Instance, shipped_config
 
 
 def _fresh_database(path: Path) -> None:
@@ -44,7 +44,7 @@ def run_demo(instance: Instance, echo: Callable[[str], None] = print,
     db = out_dir / "aggregator.db"
     _fresh_database(db)
     taxonomy_file = instance.taxonomy_file if instance.taxonomy_file.exists() \
-        else SHIPPED_CONFIG / "taxonomy.toml"
+        else shipped_config() / "taxonomy.toml"
     taxonomy = load_taxonomy(taxonomy_file)
     settings = settings_from({
         "database": {"url": f"sqlite:///{db}"},

@@ -30,13 +30,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from aggregator.errors import ConfigError, StoreError
 from aggregator.store import core, search
-from aggregator.store.core import StoreCore, Term, Writer
+from aggregator.store.core import StoreCore
 from aggregator.store.urls import display_url as redact
 from aggregator.types import Entry, Feed, IngestResult, ItemToClassify
 from aggregator.views import ItemQuery, ItemView
 
 if TYPE_CHECKING:
     import psycopg
+
+    from aggregator.store.core.sql import Term, Writer
 
 MIGRATIONS = Path(__file__).parent / "migrations" / "postgresql"
 _MIGRATION_LOCK = 0x61676772  # pg_advisory_xact_lock key: daemons starting together migrate once

@@ -16,8 +16,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta
 from json.encoder import encode_basestring_ascii as _quote
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
 
 from aggregator.errors import StoreError
 from aggregator.store.core import (
@@ -25,18 +23,24 @@ from aggregator.store.core import (
     STORY_WINDOW,
     VIEW_SELECT,
     StoreCore,
-    Term,
-    Writer,
     fingerprint_columns,
     split_entries,
 )
 from aggregator.timeutil import from_iso, to_iso
 from aggregator.views import ItemQuery, ItemView
 
-if TYPE_CHECKING:
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # importing typing (or pathlib) costs a query ~5 ms each
+    from os import PathLike
+    from typing import Any, TypeVar
+
+    from aggregator.store.core.sql import Term, Writer
     from aggregator.types import Entry, Feed, IngestResult, ItemToClassify
 
-MIGRATIONS = Path(__file__).parent / "migrations" / "sqlite"
+    _T = TypeVar("_T")
+    _B = TypeVar("_B")
+
+MIGRATIONS = os.path.join(os.path.dirname(__file__), "migrations", "sqlite")
 # Pages of WAL (4 KiB each) before a writer copies them back into the database: 40 MiB.
 WAL_AUTOCHECKPOINT_PAGES = 10_000
 # Page cache per connection (KiB; SQLite's default is 2,000). Storing a group of feeds or a
@@ -44,8 +48,6 @@ WAL_AUTOCHECKPOINT_PAGES = 10_000
 # scores): with the default, their pages were evicted and read back within one commit.
 # Taken only as pages are read, so a query that reads little costs nothing more.
 CACHE_KIB = 6_000
-_T = TypeVar("_T")
-_B = TypeVar("_B")
 # A list of ids as one parameter (JSON): no limit on how many, unlike ?, ?, ...
 _ID_LIST = "SELECT value FROM json_each(?)"
 # Lists up to this long go as ?, ?, ... (the planner sees each value); longer ones as JSON.
@@ -67,12 +69,13 @@ def _json_strings(values: Sequence[str]) -> str:
 
 
 class SQLiteStore(StoreCore):
-    def __init__(self, path: str | Path, *, timeout: float = 30.0) -> None:
-        self.path = Path(path)
+    def __init__(self, path: str | PathLike[str], *, timeout: float = 30.0) -> None:
+        self.path = os.fspath(path)
         self.url = f"sqlite:///{self.path}"
         self._depth = 0  # open _tx blocks: the outermost begins and commits
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if parent := os.path.dirname(self.path):
+                os.makedirs(parent, exist_ok=True)
             # isolation_level=None: we issue BEGIN/COMMIT ourselves.
             self.conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None,
                                         check_same_thread=False)
@@ -156,17 +159,20 @@ class SQLiteStore(StoreCore):
             "CREATE TABLE IF NOT EXISTS schema_migrations "
             "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)")
         done = {r[0] for r in self.conn.execute("SELECT version FROM schema_migrations")}
-        # os.listdir, not Path.glob: every read command opens the store, and glob costs ~1 ms.
-        for path in (MIGRATIONS / name for name in sorted(os.listdir(MIGRATIONS))
-                     if name.endswith(".sql")):
-            version = int(path.name.split("_", 1)[0])
+        # os.listdir, not pathlib: every read command opens the store (see TYPE_CHECKING).
+        for name in sorted(os.listdir(MIGRATIONS)):
+            if not name.endswith(".sql"):
+                continue
+            version = int(name.split("_", 1)[0])
             if version in done:
                 continue
+            with open(os.path.join(MIGRATIONS, name), encoding="utf-8") as f:
+                script = f.read()
             # executescript commits first; wrap the script itself in a transaction.
             try:
                 self.conn.executescript(
-                    "BEGIN IMMEDIATE;\n" + path.read_text() +
-                    f"\nINSERT INTO schema_migrations VALUES ({version}, '{path.stem}', "
+                    "BEGIN IMMEDIATE;\n" + script +
+                    f"\nINSERT INTO schema_migrations VALUES ({version}, '{name[:-4]}', "
                     "strftime('%Y-%m-%dT%H:%M:%SZ','now'));\nCOMMIT;")
             except sqlite3.Error:
                 # A failed script leaves its transaction (and the write lock) open.

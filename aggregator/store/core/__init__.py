@@ -27,13 +27,11 @@ from aggregator.store.core.sql import (
     VIEW_COLUMNS,
     VIEW_SELECT,
     Query,
-    Term,
-    Writer,
 )
 from aggregator.store.core.tags import Tags
 
 __all__ = ["FEED_COLUMNS", "PRECEDENCE", "STORY_WINDOW", "VIEW_COLUMNS", "VIEW_SELECT", "CoreBase",
-           "Items", "Query", "StoreCore", "Term", "Writer", "bad_search", "best_tags",
+           "Items", "Query", "StoreCore", "bad_search", "best_tags",
            "fingerprint_columns", "split_entries"]
 
 

@@ -6,15 +6,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
 
-from aggregator.store.core.sql import Term, Writer
 from aggregator.views import ItemQuery
 
-if TYPE_CHECKING:
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # importing typing costs a query ~5 ms
+    from typing import Any, TypeVar
+
+    from aggregator.store.core.sql import Term, Writer
     from aggregator.types import Entry, Feed, ItemToClassify
 
-_T = TypeVar("_T")
+    _T = TypeVar("_T")
 
 
 class CoreBase:

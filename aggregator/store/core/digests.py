@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from aggregator.store.core.items import Items
-from aggregator.store.core.sql import Sent, Writer
 from aggregator.views import ItemQuery, ItemView
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from aggregator.store.core.sql import Sent, Writer
 
 
 class Digests(Items):

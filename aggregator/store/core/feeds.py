@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from aggregator.store.core.base import CoreBase
-from aggregator.store.core.sql import FEED_COLUMNS, Query, Writer
+from aggregator.store.core.sql import FEED_COLUMNS, Query
 from aggregator.views import FeedState
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from aggregator.store.core.sql import Writer
     from aggregator.types import Attempt, Feed, SyncResult
     from aggregator.views import FeedConfig
 

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from aggregator.store.core.base import CoreBase
-from aggregator.store.core.sql import VIEW_COLUMNS, VIEW_SELECT, Query, Term, Writer
+from aggregator.store.core.sql import VIEW_COLUMNS, VIEW_SELECT, Query
 from aggregator.views import Enclosure, ItemQuery, ItemView, Source, Story, TagCount, TagScore
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from aggregator.store.core.sql import Term, Writer
 
 
 def _escape(text: str) -> str:

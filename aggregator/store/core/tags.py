@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from aggregator.store.core.base import CoreBase
-from aggregator.store.core.sql import PRECEDENCE, Writer
+from aggregator.store.core.sql import PRECEDENCE
 from aggregator.views import TagScore
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from aggregator.store.core.sql import Writer
     from aggregator.types import ItemToClassify
 
 
