@@ -17,10 +17,10 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import NamedTuple as NamedTuple
 else:
-    # What the class body defines that is not a field or a method to copy: typing's own list.
-    _NOT_COPIED = frozenset({"__module__", "__qualname__", "__annotations__", "__orig_bases__",
-                             "__slots__", "__new__", "__init__", "__getnewargs__", "_fields",
+    # As typing's: names a class body may not define, and names it defines that are not copied.
+    _PROHIBITED = frozenset({"__new__", "__init__", "__slots__", "__getnewargs__", "_fields",
                              "_field_defaults", "_make", "_replace", "_asdict", "_source"})
+    _SPECIAL = frozenset({"__module__", "__name__", "__qualname__", "__annotations__"})
 
     class _Builder(type):
         def __new__(mcls, name, bases, namespace):
@@ -30,13 +30,11 @@ else:
             defaults = [namespace[f] for f in fields if f in namespace]
             if any(f not in namespace for f in fields[len(fields) - len(defaults):]):
                 raise TypeError(f"{name}: a field without a default follows one with a default")
-            for key in namespace:
-                if key in _NOT_COPIED and key not in ("__module__", "__qualname__",
-                                                      "__annotations__"):
-                    raise AttributeError(f"{name}: cannot overwrite NamedTuple attribute {key}")
+            if clash := sorted(_PROHIBITED & namespace.keys()):
+                raise AttributeError(f"{name}: cannot overwrite NamedTuple attribute {clash[0]}")
             cls = namedtuple(name, fields, defaults=defaults, module=namespace["__module__"])
             for key, value in namespace.items():
-                if key not in fields and key not in _NOT_COPIED:
+                if key not in fields and key not in _SPECIAL:
                     setattr(cls, key, value)
             cls.__qualname__ = namespace.get("__qualname__", name)
             cls.__annotations__ = dict(namespace.get("__annotations__", {}))
