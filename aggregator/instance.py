@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from os import PathLike
     from pathlib import Path
 
+# Where things are under home; the read path joins them as strings (see the module's doc).
+CONFIG_DIR, VAR_DIR, SETTINGS_FILE = "config", "var", "aggregator.toml"
 DEFAULT_DATABASE_URL = "sqlite:///var/aggregator.db"
 _URL_MEMO = ".database-url"  # in var/: see Instance._remembered_url
 
@@ -62,15 +64,15 @@ class Instance:
 
     @property
     def config_dir(self) -> Path:
-        return self.home / "config"
+        return self.home / CONFIG_DIR
 
     @property
     def var_dir(self) -> Path:
-        return self.home / "var"
+        return self.home / VAR_DIR
 
     @property
     def settings_file(self) -> Path:
-        return self.config_dir / "aggregator.toml"
+        return self.config_dir / SETTINGS_FILE
 
     @property
     def feeds_file(self) -> Path:
@@ -127,7 +129,7 @@ class Instance:
     # file (~5 ms of a ~50 ms command). Any write to the file changes its ctime.
     def _settings_stamp(self) -> str | None:
         try:
-            st = os.stat(os.path.join(self.root, "config", "aggregator.toml"))
+            st = os.stat(os.path.join(self.root, CONFIG_DIR, SETTINGS_FILE))
         except OSError:
             return None  # read_toml reports it
         return f"{st.st_ino} {st.st_size} {st.st_mtime_ns} {st.st_ctime_ns}"
@@ -135,7 +137,7 @@ class Instance:
     def _remembered_url(self) -> str | None:
         stamp = self._settings_stamp()
         try:
-            with open(os.path.join(self.root, "var", _URL_MEMO), encoding="utf-8") as f:
+            with open(os.path.join(self.root, VAR_DIR, _URL_MEMO), encoding="utf-8") as f:
                 saved, _, url = f.read().partition("\n")
         except (OSError, ValueError):
             return None

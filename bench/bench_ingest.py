@@ -204,6 +204,15 @@ def _reader_entries(db: Path) -> int:
         conn.close()
 
 
+def _sides(n: int, urls: list[str], models: Path | None, work: Path) -> tuple[Path, Path, Path]:
+    """Pair n's instance (following ``urls``), the URL list for reader, and reader's database."""
+    home = work / f"ours-{n}"
+    make_home(home, urls, models)
+    url_file = work / f"urls-{n}.txt"
+    url_file.write_text("\n".join(urls))
+    return home, url_file, work / f"reader-{n}.sqlite"
+
+
 def one_pair_whole(n: int, args: argparse.Namespace, models: Path | None,
                    work: Path) -> dict[str, Any]:
     import re
@@ -215,12 +224,7 @@ def one_pair_whole(n: int, args: argparse.Namespace, models: Path | None,
     (work / "reader_setup.py").write_text(READER_SETUP)
     figures: dict[str, Any] = {}
     with world_process(args.feeds, args.hosts) as port:
-        urls = control(port, "_urls").split()
-        home = work / f"ours-{n}"
-        make_home(home, urls, models)
-        url_file = work / f"urls-{n}.txt"
-        url_file.write_text("\n".join(urls))
-        db = work / f"reader-{n}.sqlite"
+        home, url_file, db = _sides(n, control(port, "_urls").split(), models, work)
         subprocess.run([args.reader_python, str(work / "reader_setup.py"), str(db), str(url_file)],
                        check=True)
         ours = [cli, "--home", str(home), "fetch", "--all"]
@@ -291,12 +295,7 @@ def one_pair(n: int, args: argparse.Namespace, models: Path | None, work: Path) 
 
     figures: dict[str, Any] = {}
     with world_process(args.feeds, args.hosts) as port:
-        urls = control(port, "_urls").split()
-        home = work / f"ours-{n}"
-        make_home(home, urls, models)
-        url_file = work / f"urls-{n}.txt"
-        url_file.write_text("\n".join(urls))
-        db = work / f"reader-{n}.sqlite"
+        home, url_file, db = _sides(n, control(port, "_urls").split(), models, work)
         ours = [sys.executable, "-m", "bench.bench_ingest", "--ours-child", "--home", str(home)]
         ours += [] if models is not None and args.classify else ["--no-classify"]
         theirs = [args.reader_python, str(Path(__file__)), "--reader-child", "--db", str(db),

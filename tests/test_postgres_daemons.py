@@ -97,6 +97,19 @@ def start(home: Path) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL, stderr=log, env=env)
 
 
+def stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM every daemon still running and wait for each; never leave one behind."""
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            raise
+
+
 def events(home: Path) -> list[dict[str, Any]]:
     out = []
     for line in (home / "daemon.jsonl").read_text().splitlines():
@@ -161,15 +174,7 @@ def test_three_daemons_share_one_database_and_survive_a_kill(
                         "last_fetched_at > %s", (list(orphaned), killed_at)) == len(orphaned),
                      60, "the dead daemon's feeds fetched by the others")
         finally:
-            for p in procs:
-                if p.poll() is None:
-                    p.send_signal(signal.SIGTERM)
-            for p in procs:
-                try:
-                    p.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    p.kill()  # never leave a daemon behind, whatever failed
-                    raise
+            stop(procs)
         with world.lock:
             served = set(world.served)
         messages = list(smtp.received)
@@ -267,15 +272,7 @@ def test_three_daemons_split_the_feeds_and_the_classifying(
             wait_for(lambda: fetched() == feeds and stored() == len(served) and pending() == 0,
                      120, "every feed fetched, every entry stored and classified")
         finally:
-            for p in procs:
-                if p.poll() is None:
-                    p.send_signal(signal.SIGTERM)
-            for p in procs:
-                try:
-                    p.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    raise
+            stop(procs)
         requests = server.hits()
 
     assert [p.returncode for p in procs] == [0, -signal.SIGKILL, 0]
